@@ -1,0 +1,165 @@
+package openstage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// A DataPackage is one batch travelling on a pipe: the pipe's name and the
+// batch (the seed's DataPackage(pipe_name, df)).
+type DataPackage struct {
+	Pipe  string
+	Batch arrow.RecordBatch
+}
+
+// Origin brings data into a job: it has no input pipes.
+//
+// Plan declares the schema of the output pipes; it may read a file header or
+// sample a few rows, but moves no data. Pump sends batches with out.Send until
+// the source is exhausted, then returns nil; a cancelled Pump returns ctx.Err().
+type Origin interface {
+	Plan(ctx context.Context, p *Plan) error
+	Pump(ctx context.Context, out *Outputs) error
+}
+
+// Node transforms or routes data: N input pipes, M output pipes.
+//
+// Plan checks the parameters against the input schemas (p.Inputs) and declares
+// the output schemas. Process receives batches with in.Recv until io.EOF and
+// sends results with out.Send or out.SendTo. The engine closes the output pipes
+// when Process returns; a Node never closes anything itself.
+type Node interface {
+	Plan(ctx context.Context, p *Plan) error
+	Process(ctx context.Context, in *Inputs, out *Outputs) error
+}
+
+// Destination takes data out of a job: it has no output pipes.
+//
+// Sink receives every batch with in.Recv until io.EOF. A destination whose
+// output must not be seen half-written also implements Committer.
+type Destination interface {
+	Plan(ctx context.Context, p *Plan) error
+	Sink(ctx context.Context, in *Inputs) error
+}
+
+// Committer is implemented by destinations that write atomically. After every
+// stage of the job has returned without error, the engine calls Commit on each
+// committer; if anything failed (or a Commit failed), it calls Abort on the
+// others, which must remove every trace of the partial output.
+type Committer interface {
+	Commit(ctx context.Context) error
+	Abort() error
+}
+
+// Mapper is an optional interface of a one-input, one-output Node whose output
+// for a batch depends only on that batch (Filter, DeleteColumns, a row
+// Transformer). The engine may then run MapBatch on several workers at once,
+// keeping the batches in input order; Process is not called. MapBatch returns
+// a batch the engine owns (nil means "nothing to send") and must not keep rec.
+type Mapper interface {
+	MapBatch(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error)
+}
+
+// Closer is an optional interface: the engine calls Close once when the job
+// ends, successfully or not, so a component can release what Plan acquired.
+type Closer interface {
+	Close() error
+}
+
+// Connectivity bounds the number of pipes of a component. A component may
+// implement Connectivity() to override the default bounds of its kind: an
+// Origin 0 inputs and at least 1 output, a Destination at least 1 input and 0
+// outputs, a Node at least 1 of each.
+type Connectivity struct {
+	MinIn, MaxIn, MinOut, MaxOut int // Max < 0 means unlimited
+}
+
+// Connectivity presets.
+var (
+	OneToOne  = Connectivity{1, 1, 1, 1}
+	OneToMany = Connectivity{1, 1, 1, -1}
+	ManyToOne = Connectivity{1, -1, 1, 1}
+	TwoToOne  = Connectivity{2, 2, 1, 1}
+)
+
+// A Port is an input pipe seen during planning: its name and schema.
+type Port struct {
+	Pipe   string
+	Schema *arrow.Schema
+}
+
+// Plan is what a component sees at validation time.
+type Plan struct {
+	stage   *Stage
+	inputs  []Port
+	outputs []string
+	schemas map[string]*arrow.Schema
+	rejects map[string]bool
+	alloc   memory.Allocator
+}
+
+// Stage returns the name of the stage being planned.
+func (p *Plan) Stage() string { return p.stage.name }
+
+// Inputs returns the input pipes in the order they were connected.
+func (p *Plan) Inputs() []Port { return p.inputs }
+
+// Input returns the input pipe called name.
+func (p *Plan) Input(name string) (Port, bool) {
+	for _, in := range p.inputs {
+		if in.Pipe == name {
+			return in, true
+		}
+	}
+	return Port{}, false
+}
+
+// InputSchema returns the schema of the only input pipe (or the first one).
+func (p *Plan) InputSchema() *arrow.Schema {
+	if len(p.inputs) == 0 {
+		return nil
+	}
+	return p.inputs[0].Schema
+}
+
+// Outputs returns the names of the output pipes in the order they were connected.
+func (p *Plan) Outputs() []string { return p.outputs }
+
+// HasOutput reports whether an output pipe called name is connected.
+func (p *Plan) HasOutput(name string) bool {
+	for _, o := range p.outputs {
+		if o == name {
+			return true
+		}
+	}
+	return false
+}
+
+// SetOutput declares the schema of one output pipe.
+func (p *Plan) SetOutput(pipe string, s *arrow.Schema) error {
+	if !p.HasOutput(pipe) {
+		return fmt.Errorf("no output pipe '%s'; connected outputs: %v", pipe, p.outputs)
+	}
+	p.schemas[pipe] = s
+	return nil
+}
+
+// SetOutputs declares s as the schema of every output pipe not yet declared.
+func (p *Plan) SetOutputs(s *arrow.Schema) {
+	for _, o := range p.outputs {
+		if _, ok := p.schemas[o]; !ok {
+			p.schemas[o] = s
+		}
+	}
+}
+
+// MarkReject records that output pipe name is the stage's reject pipe: it
+// carries rows the stage could not process, with an added "error" column.
+// The run summary reports its rows as rejected.
+func (p *Plan) MarkReject(pipe string) { p.rejects[pipe] = true }
+
+// Allocator returns the memory allocator components must build batches with.
+func (p *Plan) Allocator() memory.Allocator { return p.alloc }

@@ -1,0 +1,426 @@
+package openstage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// StageError is a runtime failure of one stage. Its message names the stage:
+// Filter 'adults': ...
+type StageError struct {
+	Stage *Stage
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage.String() + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// pipeRT is a pipe while the job runs: a bounded queue of batches.
+type pipeRT struct {
+	pipe    *Pipe
+	ch      chan arrow.RecordBatch
+	rows    atomic.Int64
+	batches atomic.Int64
+	reject  bool
+}
+
+// stageRT is a stage while the job runs.
+type stageRT struct {
+	stage    *Stage
+	in       []*pipeRT
+	out      []*pipeRT
+	rowsIn   atomic.Int64
+	counters sync.Map // name -> *atomic.Int64
+	elapsed  time.Duration
+}
+
+// Inputs gives a Node or Destination the batches of its input pipes.
+type Inputs struct {
+	st     *stageRT
+	closed []bool
+	open   int
+}
+
+// Pipes returns the names of the input pipes in connection order.
+func (in *Inputs) Pipes() []string {
+	names := make([]string, len(in.st.in))
+	for i, p := range in.st.in {
+		names[i] = p.pipe.name
+	}
+	return names
+}
+
+// Recv returns the next batch from any input pipe, whichever has one first,
+// and io.EOF once every input pipe has ended. The caller owns the batch.
+func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
+	if in.open == 0 {
+		return DataPackage{}, io.EOF
+	}
+	if len(in.st.in) == 1 {
+		rec, err := in.recvFrom(ctx, 0)
+		return DataPackage{Pipe: in.st.in[0].pipe.name, Batch: rec}, err
+	}
+	for {
+		cases := make([]reflect.SelectCase, 0, in.open+1)
+		idx := make([]int, 0, in.open)
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+		for i, p := range in.st.in {
+			if !in.closed[i] {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.ch)})
+				idx = append(idx, i)
+			}
+		}
+		chosen, v, ok := reflect.Select(cases)
+		if chosen == 0 {
+			return DataPackage{}, ctx.Err()
+		}
+		i := idx[chosen-1]
+		if !ok {
+			in.closed[i] = true
+			in.open--
+			if in.open == 0 {
+				return DataPackage{}, io.EOF
+			}
+			continue
+		}
+		rec := v.Interface().(arrow.RecordBatch)
+		in.st.rowsIn.Add(rec.NumRows())
+		return DataPackage{Pipe: in.st.in[i].pipe.name, Batch: rec}, nil
+	}
+}
+
+// RecvFrom returns the next batch of the input pipe called pipe, and io.EOF
+// when that pipe has ended. The caller owns the batch.
+func (in *Inputs) RecvFrom(ctx context.Context, pipe string) (arrow.RecordBatch, error) {
+	for i, p := range in.st.in {
+		if p.pipe.name == pipe {
+			return in.recvFrom(ctx, i)
+		}
+	}
+	return nil, fmt.Errorf("no input pipe '%s'", pipe)
+}
+
+func (in *Inputs) recvFrom(ctx context.Context, i int) (arrow.RecordBatch, error) {
+	if in.closed[i] {
+		return nil, io.EOF
+	}
+	select {
+	case rec, ok := <-in.st.in[i].ch:
+		if !ok {
+			in.closed[i] = true
+			in.open--
+			return nil, io.EOF
+		}
+		in.st.rowsIn.Add(rec.NumRows())
+		return rec, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Outputs lets a stage send batches to its output pipes.
+type Outputs struct {
+	st    *stageRT
+	alloc memory.Allocator
+}
+
+// Pipes returns the names of the output pipes in connection order.
+func (o *Outputs) Pipes() []string {
+	names := make([]string, len(o.st.out))
+	for i, p := range o.st.out {
+		names[i] = p.pipe.name
+	}
+	return names
+}
+
+// Allocator returns the allocator batches must be built with.
+func (o *Outputs) Allocator() memory.Allocator { return o.alloc }
+
+// Send sends rec to every output pipe except reject pipes. It does not take
+// the caller's reference (each pipe gets its own); empty batches are skipped.
+// It blocks while the pipes are full, and returns ctx.Err() if the job is
+// cancelled meanwhile.
+func (o *Outputs) Send(ctx context.Context, rec arrow.RecordBatch) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	for _, p := range o.st.out {
+		if p.reject {
+			continue
+		}
+		if err := send(ctx, p, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SendTo sends rec to the output pipe called pipe only.
+func (o *Outputs) SendTo(ctx context.Context, pipe string, rec arrow.RecordBatch) error {
+	for _, p := range o.st.out {
+		if p.pipe.name == pipe {
+			if rec.NumRows() == 0 {
+				return nil
+			}
+			return send(ctx, p, rec)
+		}
+	}
+	return fmt.Errorf("no output pipe '%s'", pipe)
+}
+
+// Count adds n to the stage's counter called name; the run summary reports
+// every counter (for example rows a Switcher matched to no pipe).
+func (o *Outputs) Count(name string, n int64) {
+	v, _ := o.st.counters.LoadOrStore(name, new(atomic.Int64))
+	v.(*atomic.Int64).Add(n)
+}
+
+func send(ctx context.Context, p *pipeRT, rec arrow.RecordBatch) error {
+	rec.Retain()
+	select {
+	case p.ch <- rec:
+		p.rows.Add(rec.NumRows())
+		p.batches.Add(1)
+		return nil
+	case <-ctx.Done():
+		rec.Release()
+		return ctx.Err()
+	}
+}
+
+// ErrCancelled is returned (wrapped) by Run when its context is cancelled
+// from outside, for instance by Ctrl-C.
+var ErrCancelled = errors.New("job cancelled")
+
+// Run validates the job, then runs every stage concurrently until all
+// finish or one fails. The first failure cancels the others; the error
+// returned names the failing stage. Destinations commit only if every stage
+// succeeded. Figures of the run are available from Summary afterwards.
+func (j *Job) Run(ctx context.Context) error {
+	start := time.Now()
+	order, err := j.plan(ctx)
+	if err != nil {
+		return err
+	}
+	qlen := j.QueueLen
+	if qlen <= 0 {
+		qlen = 2
+	}
+	pipes := map[*Pipe]*pipeRT{}
+	rts := make([]*stageRT, len(order))
+	for i, s := range order {
+		rt := &stageRT{stage: s}
+		for _, p := range s.inputs {
+			rt.in = append(rt.in, pipes[p])
+		}
+		for _, p := range s.outputs {
+			prt := &pipeRT{pipe: p, ch: make(chan arrow.RecordBatch, qlen), reject: j.plans[s].rejects[p.name]}
+			pipes[p] = prt
+			rt.out = append(rt.out, prt)
+		}
+		rts[i] = rt
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		firstErr error
+		errOnce  sync.Once
+	)
+	fail := func(err error) {
+		errOnce.Do(func() {
+			firstErr = err
+			cancel(err)
+		})
+	}
+	for _, rt := range rts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if j.Logger != nil {
+				j.Logger.Info("stage started", "stage", rt.stage.name, "type", rt.stage.typ)
+			}
+			err := j.runStage(runCtx, rt)
+			rt.elapsed = time.Since(t0)
+			for _, p := range rt.out {
+				close(p.ch)
+			}
+			// Release whatever is still queued for this stage, so that its
+			// producers never block on a stage that has stopped reading.
+			for _, p := range rt.in {
+				for rec := range p.ch {
+					rec.Release()
+				}
+			}
+			if j.Logger != nil {
+				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", err)
+			}
+			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
+				fail(&StageError{Stage: rt.stage, Err: err})
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = fmt.Errorf("%w: %w", ErrCancelled, context.Cause(ctx))
+	}
+	if firstErr == nil {
+		// Commit in topological order; a failed commit aborts the rest.
+		for _, rt := range rts {
+			c, ok := rt.stage.comp.(Committer)
+			if !ok {
+				continue
+			}
+			if firstErr != nil {
+				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+				continue
+			}
+			if err := c.Commit(ctx); err != nil {
+				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("commit: %w", err)}
+			}
+		}
+	} else {
+		for _, rt := range rts {
+			if c, ok := rt.stage.comp.(Committer); ok {
+				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+			}
+		}
+	}
+	for _, rt := range rts {
+		if c, ok := rt.stage.comp.(Closer); ok {
+			if err := c.Close(); err != nil && firstErr == nil {
+				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("close: %w", err)}
+			}
+		}
+	}
+	j.summary = newSummary(j.Name, rts, time.Since(start), firstErr)
+	return firstErr
+}
+
+func wrapAbort(s *Stage, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &StageError{Stage: s, Err: fmt.Errorf("removing partial output: %w", err)}
+}
+
+func (j *Job) runStage(ctx context.Context, rt *stageRT) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error (%v); this is a bug in the %s component, please report it", r, rt.stage.typ)
+		}
+	}()
+	in := &Inputs{st: rt, closed: make([]bool, len(rt.in)), open: len(rt.in)}
+	out := &Outputs{st: rt, alloc: j.alloc()}
+	switch c := rt.stage.comp.(type) {
+	case Origin:
+		return c.Pump(ctx, out)
+	case Mapper:
+		if len(rt.in) == 1 && len(rt.out) >= 1 {
+			return runMapper(ctx, c, in, out, j.workers())
+		}
+		return c.(Node).Process(ctx, in, out)
+	case Node:
+		return c.Process(ctx, in, out)
+	case Destination:
+		return c.Sink(ctx, in)
+	}
+	return fmt.Errorf("%T is not a component", rt.stage.comp)
+}
+
+// runMapper runs a Mapper on several workers and sends results in input order.
+// A dispatcher hands each batch with a one-slot result channel to the workers
+// and queues the slot; the sender waits on the slots in order. At most
+// 2*workers batches are in flight.
+func runMapper(ctx context.Context, m Mapper, in *Inputs, out *Outputs, workers int) error {
+	type result struct {
+		rec arrow.RecordBatch
+		err error
+	}
+	type task struct {
+		rec  arrow.RecordBatch
+		slot chan result
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tasks := make(chan task, workers)
+	slots := make(chan chan result, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				var r result
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							r.err = fmt.Errorf("internal error (%v); this is a bug in the component, please report it", p)
+						}
+					}()
+					r.rec, r.err = m.MapBatch(ctx, t.rec)
+				}()
+				t.rec.Release()
+				t.slot <- r
+			}
+		}()
+	}
+	dispatchErr := make(chan error, 1)
+	go func() {
+		defer close(slots)
+		defer close(tasks)
+		for {
+			dp, err := in.Recv(ctx)
+			if err == io.EOF {
+				dispatchErr <- nil
+				return
+			}
+			if err != nil {
+				dispatchErr <- err
+				return
+			}
+			slot := make(chan result, 1)
+			select {
+			case slots <- slot:
+			case <-ctx.Done():
+				dp.Batch.Release()
+				dispatchErr <- ctx.Err()
+				return
+			}
+			tasks <- task{rec: dp.Batch, slot: slot}
+		}
+	}()
+	var firstErr error
+	for slot := range slots {
+		r := <-slot
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+			cancel()
+		}
+		if r.rec != nil {
+			if firstErr == nil {
+				if err := out.Send(ctx, r.rec); err != nil {
+					firstErr = err
+					cancel()
+				}
+			}
+			r.rec.Release()
+		}
+	}
+	wg.Wait()
+	if err := <-dispatchErr; firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}

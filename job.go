@@ -1,0 +1,371 @@
+package openstage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// A Job owns a graph of stages and runs it.
+type Job struct {
+	Name string
+
+	// Allocator builds every batch of the job; nil means memory.DefaultAllocator.
+	// Tests use memory.NewCheckedAllocator to catch leaks.
+	Allocator memory.Allocator
+	// QueueLen is how many batches a pipe buffers before its producer waits
+	// (0 means 2).
+	QueueLen int
+	// Workers is how many goroutines run a Mapper stage (0 means GOMAXPROCS).
+	Workers int
+	// Logger receives one line per stage start and end; nil logs nothing.
+	Logger *slog.Logger
+
+	roots   []*Stage
+	stages  []*Stage // set by plan
+	summary *Summary
+	plans   map[*Stage]*Plan
+}
+
+// NewJob returns a job made of the given stages and every stage connected to
+// them through pipes.
+func NewJob(name string, stages ...*Stage) *Job {
+	j := &Job{Name: name}
+	j.Add(stages...)
+	return j
+}
+
+// Add adds stages (and everything connected to them when the job is
+// validated or run) to the job.
+func (j *Job) Add(stages ...*Stage) *Job {
+	j.roots = append(j.roots, stages...)
+	return j
+}
+
+// Stages returns the job's stages: those added and every stage connected to
+// them through pipes, in the order they are found.
+func (j *Job) Stages() []*Stage {
+	seen := map[*Stage]bool{}
+	var out []*Stage
+	var visit func(s *Stage)
+	visit = func(s *Stage) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		out = append(out, s)
+		for _, p := range s.inputs {
+			visit(p.from)
+		}
+		for _, p := range s.outputs {
+			visit(p.to)
+			for _, r := range p.refused {
+				visit(r)
+			}
+		}
+	}
+	for _, s := range j.roots {
+		visit(s)
+	}
+	return out
+}
+
+// Stage returns the stage called name, or nil.
+func (j *Job) Stage(name string) *Stage {
+	for _, s := range j.Stages() {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Pipes returns every pipe of the job, by stage order then connection order.
+func (j *Job) Pipes() []*Pipe {
+	var pipes []*Pipe
+	seen := map[*Pipe]bool{}
+	for _, s := range j.Stages() {
+		for _, p := range append(append([]*Pipe{}, s.inputs...), s.outputs...) {
+			if !seen[p] {
+				seen[p] = true
+				pipes = append(pipes, p)
+			}
+		}
+	}
+	return pipes
+}
+
+// Summary returns the figures of the last Run (nil before the first).
+func (j *Job) Summary() *Summary { return j.summary }
+
+func (j *Job) alloc() memory.Allocator {
+	if j.Allocator != nil {
+		return j.Allocator
+	}
+	return memory.DefaultAllocator
+}
+
+func (j *Job) workers() int {
+	if j.Workers > 0 {
+		return j.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// A Problem is one thing wrong with a job, found before it runs.
+type Problem struct {
+	Pos   Position
+	Stage *Stage // nil for problems of the job as a whole
+	Err   error
+}
+
+func (p Problem) Error() string {
+	var b strings.Builder
+	if s := p.Pos.String(); s != "" {
+		b.WriteString(s + ": ")
+	}
+	if p.Stage != nil {
+		b.WriteString(p.Stage.String() + ": ")
+	}
+	b.WriteString(p.Err.Error())
+	return b.String()
+}
+
+// ValidationError lists everything wrong with a job. Run returns it (as does
+// Validate) before any data moves.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d problems:\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// IsValidation reports whether err is (or wraps) a ValidationError.
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}
+
+// Validate checks the job without moving data: unique names, every pipe
+// connected at both ends, no cycles, the number of pipes of each stage, and
+// each stage's Plan against the schemas propagated from the origins. It
+// returns a *ValidationError listing every problem found.
+func (j *Job) Validate(ctx context.Context) error {
+	_, err := j.plan(ctx)
+	return err
+}
+
+// plan validates the job and returns the stages in topological order.
+func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
+	j.stages = j.Stages()
+	var probs []Problem
+	add := func(s *Stage, pos Position, err error) {
+		if pos == (Position{}) && s != nil {
+			pos = s.pos
+		}
+		probs = append(probs, Problem{Pos: pos, Stage: s, Err: err})
+	}
+	if len(j.stages) == 0 {
+		add(nil, Position{}, errors.New("the job has no stages"))
+	}
+	names := map[string]*Stage{}
+	for _, s := range j.stages {
+		if s.name == "" {
+			add(s, Position{}, errors.New("stage has no name"))
+		} else if prev, dup := names[s.name]; dup {
+			add(s, Position{}, fmt.Errorf("duplicate stage name '%s' (also used by %s at %s); stage names must be unique", s.name, prev.typ, orGo(prev.pos)))
+		}
+		names[s.name] = s
+		for _, e := range s.errs {
+			add(s, Position{}, e)
+		}
+	}
+	pipeNames := map[string]*Pipe{}
+	for _, p := range j.Pipes() {
+		if prev, dup := pipeNames[p.name]; dup && prev != p {
+			add(nil, p.pos, fmt.Errorf("duplicate pipe name '%s'; pipe names must be unique", p.name))
+		}
+		pipeNames[p.name] = p
+		switch {
+		case p.from == nil:
+			add(nil, p.pos, fmt.Errorf("pipe '%s' has no origin: it goes to %s but nothing sends to it; connect it with AddOutputPipe (or `from:` in a job file)", p.name, p.to))
+		case p.to == nil:
+			add(nil, p.pos, fmt.Errorf("pipe '%s' has no destination: it comes from %s but goes nowhere; connect it with SetDestination (or `to:` in a job file)", p.name, p.from))
+		}
+	}
+	for _, s := range j.stages {
+		c := s.conn
+		if len(s.inputs) < c.MinIn {
+			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinIn, "input pipe"), len(s.inputs)))
+		}
+		if len(s.outputs) < c.MinOut {
+			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinOut, "output pipe"), len(s.outputs)))
+		}
+	}
+	order, cycle := topoSort(j.stages)
+	if cycle != nil {
+		path := make([]string, len(cycle))
+		for i, s := range cycle {
+			path[i] = s.name
+		}
+		add(nil, Position{}, fmt.Errorf("the pipes form a cycle: %s; a job must be a directed acyclic graph", strings.Join(path, " -> ")))
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+
+	// Plan every stage in topological order, propagating schemas. A stage
+	// whose inputs could not be planned is skipped: its problem is upstream.
+	j.plans = map[*Stage]*Plan{}
+	schemas := map[*Pipe]Port{}
+	for _, s := range order {
+		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc()}
+		ready := true
+		for _, in := range s.inputs {
+			port, ok := schemas[in]
+			if !ok {
+				ready = false
+				break
+			}
+			p.inputs = append(p.inputs, port)
+		}
+		if !ready {
+			continue
+		}
+		for _, out := range s.outputs {
+			p.outputs = append(p.outputs, out.name)
+		}
+		if err := planStage(ctx, s, p); err != nil {
+			add(s, Position{}, err)
+			continue
+		}
+		for _, out := range s.outputs {
+			sc, ok := p.schemas[out.name]
+			if !ok {
+				add(s, Position{}, fmt.Errorf("declared no schema for output pipe '%s' (a bug in the component: its Plan must call SetOutput or SetOutputs)", out.name))
+				continue
+			}
+			schemas[out] = Port{Pipe: out.name, Schema: sc}
+		}
+		j.plans[s] = p
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	return order, nil
+}
+
+func orGo(p Position) string {
+	if p.File == "" {
+		return "Go code"
+	}
+	return p.String()
+}
+
+func planStage(ctx context.Context, s *Stage, p *Plan) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error while validating (%v); this is a bug in the %s component", r, s.typ)
+		}
+	}()
+	switch c := s.comp.(type) {
+	case Origin:
+		return c.Plan(ctx, p)
+	case Node:
+		return c.Plan(ctx, p)
+	case Destination:
+		return c.Plan(ctx, p)
+	}
+	return fmt.Errorf("%T is not a component", s.comp)
+}
+
+// topoSort orders stages so that each comes after the stages feeding it; ties
+// keep the order stages were added. It returns a cycle if there is one.
+func topoSort(stages []*Stage) (order, cycle []*Stage) {
+	index := map[*Stage]int{}
+	for i, s := range stages {
+		index[s] = i
+	}
+	indeg := map[*Stage]int{}
+	for _, s := range stages {
+		for _, in := range s.inputs {
+			if in.from != nil {
+				indeg[s]++
+			}
+		}
+	}
+	var ready []*Stage
+	for _, s := range stages {
+		if indeg[s] == 0 {
+			ready = append(ready, s)
+		}
+	}
+	for len(ready) > 0 {
+		sort.SliceStable(ready, func(a, b int) bool { return index[ready[a]] < index[ready[b]] })
+		s := ready[0]
+		ready = ready[1:]
+		order = append(order, s)
+		for _, out := range s.outputs {
+			if out.to == nil {
+				continue
+			}
+			indeg[out.to]--
+			if indeg[out.to] == 0 {
+				ready = append(ready, out.to)
+			}
+		}
+	}
+	if len(order) == len(stages) {
+		return order, nil
+	}
+	// Walk backwards from a stage left over until a stage repeats.
+	done := map[*Stage]bool{}
+	for _, s := range order {
+		done[s] = true
+	}
+	var start *Stage
+	for _, s := range stages {
+		if !done[s] {
+			start = s
+			break
+		}
+	}
+	pos := map[*Stage]int{}
+	var path []*Stage
+	for s := start; s != nil; {
+		if i, seen := pos[s]; seen {
+			cyc := append([]*Stage{}, path[i:]...)
+			return order, append(cyc, s)
+		}
+		pos[s] = len(path)
+		path = append(path, s)
+		var next *Stage
+		for _, out := range s.outputs {
+			if out.to != nil && !done[out.to] {
+				next = out.to
+				break
+			}
+		}
+		s = next
+	}
+	return order, []*Stage{start}
+}
+
+// discard is used by tests to silence logging.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,0 +1,144 @@
+// Package openstagetest helps test components: an in-memory origin and
+// destination, and RunNode, which runs one component between them under
+// Arrow's checked allocator so that every leaked buffer fails the test.
+package openstagetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/open-stage/openstage"
+)
+
+// Source is an Origin that sends rows held in memory, BatchRows at a time.
+type Source struct {
+	Schema    *arrow.Schema
+	Rows      [][]any
+	BatchRows int // 0 means all rows in one batch
+}
+
+// Plan implements openstage.Origin.
+func (s *Source) Plan(_ context.Context, p *openstage.Plan) error {
+	p.SetOutputs(s.Schema)
+	return nil
+}
+
+// Pump implements openstage.Origin.
+func (s *Source) Pump(ctx context.Context, out *openstage.Outputs) error {
+	n := s.BatchRows
+	if n <= 0 {
+		n = max(1, len(s.Rows))
+	}
+	for start := 0; start < len(s.Rows); start += n {
+		b := openstage.NewBuilder(out.Allocator(), s.Schema)
+		for _, r := range s.Rows[start:min(start+n, len(s.Rows))] {
+			if err := b.Append(r...); err != nil {
+				b.Release()
+				return err
+			}
+		}
+		rec := b.Build()
+		b.Release()
+		err := out.Send(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sink is a Destination that keeps every row it receives, as Go values
+// (see openstage.Column.Value), and the schema of its input.
+type Sink struct {
+	mu      sync.Mutex
+	Schema  *arrow.Schema
+	Rows    [][]any
+	Batches int
+}
+
+// Plan implements openstage.Destination.
+func (s *Sink) Plan(_ context.Context, p *openstage.Plan) error {
+	s.Schema = p.InputSchema()
+	return nil
+}
+
+// Sink implements openstage.Destination.
+func (s *Sink) Sink(ctx context.Context, in *openstage.Inputs) error {
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.Rows = append(s.Rows, RowsOf(dp.Batch)...)
+		s.Batches++
+		s.mu.Unlock()
+		dp.Batch.Release()
+	}
+}
+
+// RowsOf returns the rows of rec as Go values.
+func RowsOf(rec arrow.RecordBatch) [][]any {
+	b := openstage.View(rec)
+	rows := make([][]any, b.Len())
+	for i := range rows {
+		row := make([]any, rec.NumCols())
+		for c := range row {
+			row[c] = b.ColAt(c).Value(i)
+		}
+		rows[i] = row
+	}
+	return rows
+}
+
+// Input is the data of one input pipe of RunNode.
+type Input struct {
+	Pipe      string
+	Schema    *arrow.Schema
+	Rows      [][]any
+	BatchRows int
+}
+
+// Result is what RunNode observed.
+type Result struct {
+	Outputs map[string]*Sink // by output pipe name
+	Summary *openstage.Summary
+}
+
+// RunNode runs component c (a Node or Destination) as a stage called "stage"
+// fed by one Source per input, with a Sink on each named output pipe. It uses
+// a checked allocator and fails t if any buffer leaks. The error is the job's
+// (a validation or a runtime error).
+func RunNode(t testing.TB, c any, inputs []Input, outputs ...string) (*Result, error) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	stage := openstage.NewStage("stage", c)
+	job := openstage.NewJob("test")
+	job.Allocator = mem
+	for i, in := range inputs {
+		src := openstage.NewStage(fmt.Sprintf("source_%d", i+1), &Source{Schema: in.Schema, Rows: in.Rows, BatchRows: in.BatchRows})
+		src.AddOutputPipe(openstage.NewPipe(in.Pipe)).SetDestination(stage)
+		job.Add(src)
+	}
+	res := &Result{Outputs: map[string]*Sink{}}
+	for _, o := range outputs {
+		sink := &Sink{}
+		res.Outputs[o] = sink
+		stage.AddOutputPipe(openstage.NewPipe(o)).SetDestination(openstage.NewStage("sink_"+o, sink))
+	}
+	job.Add(stage)
+	err := job.Run(context.Background())
+	res.Summary = job.Summary()
+	return res, err
+}
