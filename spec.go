@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +29,7 @@ const (
 //	Rows  int    `param:"rows" default:"10" doc:"How many rows to print."`
 //	Key   string `param:"api_key" secret:"true" doc:"..."`
 //	Mode  string `param:"mode" default:"continuous" enum:"continuous,sequence" doc:"..."`
+//	Path  string `param:"path" path:"true" doc:"..."` // resolved against the job file's folder
 //
 // The same declaration drives job-file decoding and validation, the
 // `openstage stages` help and the generated reference documentation.
@@ -53,6 +53,7 @@ type Param struct {
 	Default  string // the default as written in YAML; "" means none
 	Required bool
 	Secret   bool     // never printed in logs, errors or summaries
+	Path     bool     // a file location: job files resolve it against their folder
 	Enum     []string // allowed values, if restricted
 
 	index []int
@@ -152,6 +153,10 @@ func (s *Spec) Set(c any, name string, value any) error {
 	}
 	f := reflect.ValueOf(c).Elem().FieldByIndex(p.index)
 	if err := decodeValue(f, value); err != nil {
+		if p.Secret {
+			// The message could quote the value: say only what is expected.
+			return fmt.Errorf("parameter '%s': invalid value (not shown, the parameter is secret); expected %s", name, p.Type)
+		}
 		return fmt.Errorf("parameter '%s': %w", name, err)
 	}
 	if len(p.Enum) > 0 && f.Kind() == reflect.String {
@@ -228,6 +233,7 @@ func paramsOf(t reflect.Type) ([]Param, error) {
 			Default:  f.Tag.Get("default"),
 			Required: f.Tag.Get("required") == "true",
 			Secret:   f.Tag.Get("secret") == "true",
+			Path:     f.Tag.Get("path") == "true",
 			index:    f.Index,
 		}
 		if e := f.Tag.Get("enum"); e != "" {
@@ -520,8 +526,3 @@ func (s *Strings) DecodeParam(v any) error {
 
 // ParamType implements ParamTyper.
 func (Strings) ParamType() string { return "string or list of string" }
-
-// sortParams sorts params by name (for stable docs when needed).
-func sortParams(ps []Param) {
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
-}

@@ -1,0 +1,321 @@
+// Package cli implements the openstage command. It is kept apart from
+// cmd/openstage so that tests can call Main directly.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/open-stage/openstage"
+	_ "github.com/open-stage/openstage/csvio" // registers CSVOrigin, CSVDestination
+	"github.com/open-stage/openstage/jobfile"
+	_ "github.com/open-stage/openstage/stages" // registers the built-in stages
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1 // the job failed while running
+	ExitInvalid = 2 // invalid job file or command line
+)
+
+const usage = `openstage runs Open-Stage ETL job files.
+
+Usage:
+  openstage run JOB.yaml [--param name=value ...] [--quiet] [--workers N]
+  openstage validate JOB.yaml [--param name=value ...]
+  openstage stages [TYPE] [--markdown]
+  openstage graph JOB.yaml [--format mermaid|dot]
+  openstage version
+
+Exit status: 0 success, 1 the job failed while running, 2 invalid job file or command line.
+`
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3";
+// otherwise it comes from the module's build information.
+var Version = ""
+
+// Main runs the command with args (without the program name) and returns the
+// exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitInvalid
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runCmd(rest, stdout, stderr, false)
+	case "validate":
+		return runCmd(rest, stdout, stderr, true)
+	case "stages":
+		return stagesCmd(rest, stdout, stderr)
+	case "graph":
+		return graphCmd(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "openstage", version())
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "openstage: unknown command %q\n\n%s", cmd, usage)
+	return ExitInvalid
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// params collects repeated --param name=value flags.
+type params map[string]string
+
+func (p params) String() string { return "" }
+func (p params) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	p[name] = value
+	return nil
+}
+
+// parse parses flags that may come before or after the positional
+// arguments (openstage run job.yaml --param k=v).
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
+	name := "run"
+	if validateOnly {
+		name = "validate"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	ps := params{}
+	fs.Var(ps, "param", "job parameter name=value (repeatable)")
+	fs.Var(ps, "p", "short for --param")
+	quiet := fs.Bool("quiet", false, "do not print the run summary")
+	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
+		return ExitInvalid
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
+		return ExitInvalid
+	}
+	f, err := jobfile.Load(pos[0], jobfile.Options{Params: ps})
+	if err != nil {
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		return ExitInvalid
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	job := f.Job
+	job.Workers = *workers
+	if validateOnly {
+		if err := job.Validate(ctx); err != nil {
+			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+			return ExitInvalid
+		}
+		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
+		return ExitOK
+	}
+	err = job.Run(ctx)
+	if s := job.Summary(); s != nil && !*quiet {
+		s.WriteTable(stderr)
+	}
+	switch {
+	case err == nil:
+		return ExitOK
+	case openstage.IsValidation(err):
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		return ExitInvalid
+	case errors.Is(err, openstage.ErrCancelled):
+		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)
+		return ExitFailed
+	}
+	fmt.Fprintf(stderr, "openstage: job '%s' failed: %v\n", f.Name, err)
+	return ExitFailed
+}
+
+func stagesCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("stages", flag.ContinueOnError)
+	markdown := fs.Bool("markdown", false, "print the reference documentation of every stage type as Markdown")
+	pos, err := parse(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "openstage stages: %v\n", err)
+		return ExitInvalid
+	}
+	if *markdown {
+		WriteReference(stdout)
+		return ExitOK
+	}
+	if len(pos) == 0 {
+		byLayer := map[openstage.Layer][]*openstage.Spec{}
+		for _, t := range openstage.Types() {
+			s, _ := openstage.Lookup(t)
+			byLayer[s.Layer] = append(byLayer[s.Layer], s)
+		}
+		for _, layer := range layers {
+			if len(byLayer[layer]) == 0 {
+				continue
+			}
+			fmt.Fprintf(stdout, "%s:\n", layerTitle[layer])
+			for _, s := range byLayer[layer] {
+				fmt.Fprintf(stdout, "  %-28s %s\n", s.Type, s.Summary)
+			}
+		}
+		fmt.Fprintln(stdout, "\nopenstage stages TYPE shows a type's parameters.")
+		return ExitOK
+	}
+	for _, t := range pos {
+		s, ok := openstage.Lookup(t)
+		if !ok {
+			msg := fmt.Sprintf("openstage stages: unknown stage type '%s'", t)
+			if sug := openstage.Suggest(t, openstage.Types()); sug != "" {
+				msg += fmt.Sprintf(" (did you mean '%s'?)", sug)
+			}
+			fmt.Fprintln(stderr, msg)
+			return ExitInvalid
+		}
+		writeHelp(stdout, s)
+	}
+	return ExitOK
+}
+
+var layers = []openstage.Layer{openstage.Extraction, openstage.Transformation, openstage.Routing, openstage.AI, openstage.Load}
+
+var layerTitle = map[openstage.Layer]string{
+	openstage.Extraction:     "Origins (extraction)",
+	openstage.Transformation: "Transformers",
+	openstage.Routing:        "Routers",
+	openstage.AI:             "AI transformers",
+	openstage.Load:           "Destinations (load)",
+}
+
+func connectivity(s *openstage.Spec) string {
+	c := s.Connectivity()
+	bound := func(lo, hi int) string {
+		switch {
+		case hi < 0:
+			return fmt.Sprintf("%d+", lo)
+		case lo == hi:
+			return fmt.Sprint(lo)
+		}
+		return fmt.Sprintf("%d-%d", lo, hi)
+	}
+	return bound(c.MinIn, c.MaxIn) + "→" + bound(c.MinOut, c.MaxOut)
+}
+
+func writeHelp(w io.Writer, s *openstage.Spec) {
+	fmt.Fprintf(w, "%s (%s, %s pipes)\n  %s\n", s.Type, s.Layer, connectivity(s), s.Summary)
+	if s.Doc != "" {
+		fmt.Fprintf(w, "\n%s\n", indent(s.Doc, "  "))
+	}
+	fmt.Fprintln(w, "\nParameters:")
+	for _, p := range s.Params() {
+		var attrs []string
+		attrs = append(attrs, p.Type)
+		if p.Required {
+			attrs = append(attrs, "required")
+		}
+		if p.Default != "" {
+			attrs = append(attrs, "default "+p.Default)
+		}
+		if len(p.Enum) > 0 {
+			attrs = append(attrs, "one of "+strings.Join(p.Enum, ", "))
+		}
+		if p.Secret {
+			attrs = append(attrs, "secret")
+		}
+		fmt.Fprintf(w, "  %-18s %s\n  %-18s %s\n", p.Name, p.Doc, "", "("+strings.Join(attrs, "; ")+")")
+	}
+	if s.Example != "" {
+		fmt.Fprintf(w, "\nExample:\n%s\n", indent(s.Example, "  "))
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WriteReference writes the Markdown reference of every registered stage
+// type (docs/stages.md is generated with it).
+func WriteReference(w io.Writer) {
+	fmt.Fprintln(w, "# Stage reference")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Generated by `openstage stages --markdown` from the components' parameter declarations; do not edit by hand.")
+	types := openstage.Types()
+	sort.Strings(types)
+	for _, layer := range layers {
+		for _, t := range types {
+			s, _ := openstage.Lookup(t)
+			if s.Layer != layer {
+				continue
+			}
+			fmt.Fprintf(w, "\n## %s\n\n%s · %s pipes\n\n%s\n", s.Type, layerTitle[layer], connectivity(s), s.Summary)
+			if s.Doc != "" {
+				fmt.Fprintf(w, "\n%s\n", s.Doc)
+			}
+			fmt.Fprintln(w, "\n| parameter | type | default | description |")
+			fmt.Fprintln(w, "|---|---|---|---|")
+			for _, p := range s.Params() {
+				def := p.Default
+				if p.Required {
+					def = "required"
+				}
+				typ := p.Type
+				if len(p.Enum) > 0 {
+					typ += ": " + strings.Join(p.Enum, " \\| ")
+				}
+				if p.Secret {
+					typ += " (secret)"
+				}
+				fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", p.Name, typ, mdEscape(def), mdEscape(p.Doc))
+			}
+			if s.Example != "" {
+				fmt.Fprintf(w, "\n```yaml\n%s\n```\n", s.Example)
+			}
+		}
+	}
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
