@@ -85,6 +85,9 @@ func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
 		}
 		i := idx[chosen-1]
 		if !ok {
+			if err := ctx.Err(); err != nil {
+				return DataPackage{}, err
+			}
 			in.closed[i] = true
 			in.open--
 			if in.open == 0 {
@@ -116,6 +119,11 @@ func (in *Inputs) recvFrom(ctx context.Context, i int) (arrow.RecordBatch, error
 	select {
 	case rec, ok := <-in.st.in[i].ch:
 		if !ok {
+			// An upstream stage that failed closes its outputs only after
+			// cancelling the job: then this is not the end of the data.
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			in.closed[i] = true
 			in.open--
 			return nil, io.EOF
@@ -253,6 +261,12 @@ func (j *Job) Run(ctx context.Context) error {
 			}
 			err := j.runStage(runCtx, rt)
 			rt.elapsed = time.Since(t0)
+			// Cancel the job before closing the outputs: downstream stages
+			// must see the failure, not an end of stream that would look
+			// like success.
+			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
+				fail(&StageError{Stage: rt.stage, Err: err})
+			}
 			for _, p := range rt.out {
 				close(p.ch)
 			}
@@ -265,9 +279,6 @@ func (j *Job) Run(ctx context.Context) error {
 			}
 			if j.Logger != nil {
 				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", err)
-			}
-			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
-				fail(&StageError{Stage: rt.stage, Err: err})
 			}
 		}()
 	}

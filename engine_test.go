@@ -253,3 +253,36 @@ func (endless) Pump(ctx context.Context, out *openstage.Outputs) error {
 		}
 	}
 }
+
+// eofRecorder notes whether its input ended normally.
+type eofRecorder struct{ sawEOF bool }
+
+func (e *eofRecorder) Plan(context.Context, *openstage.Plan) error { return nil }
+func (e *eofRecorder) Sink(ctx context.Context, in *openstage.Inputs) error {
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			e.sawEOF = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		dp.Batch.Release()
+	}
+}
+
+// A destination must never mistake an upstream failure for the end of the
+// data (a Printer would print, a writer would finish a partial file).
+func TestUpstreamFailureIsNotEndOfStream(t *testing.T) {
+	for range 50 {
+		rec := &eofRecorder{}
+		src := openstage.NewStage("reader", &openstagetest.Source{Schema: nSchema, Rows: intRows(10), BatchRows: 5})
+		src.AddOutputPipe(openstage.NewPipe("a")).SetDestination(openstage.NewStage("d", &double{failAt: 7})).
+			AddOutputPipe(openstage.NewPipe("b")).SetDestination(openstage.NewStage("w", rec))
+		err := openstage.NewJob("j", src).Run(context.Background())
+		if err == nil || rec.sawEOF {
+			t.Fatalf("err=%v, destination saw end of stream: %v", err, rec.sawEOF)
+		}
+	}
+}

@@ -97,7 +97,8 @@ var topKeys = []string{"name", "description", "params", "stages", "pipes"}
 func (l *loader) parse(data []byte) *File {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.errorf(yamlErrLine(err), "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := yamlLine.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+		l.errorf(yamlErrLine(err), "invalid YAML: %s", msg)
 		return nil
 	}
 	if len(doc.Content) == 0 {
@@ -142,9 +143,9 @@ func (l *loader) parse(data []byte) *File {
 		l.errorf(root.Line, "the job has no 'stages' list")
 		return nil
 	}
-	stages := l.readStages(stagesNode)
+	stages, broken := l.readStages(stagesNode)
 	if pipesNode != nil {
-		l.readPipes(pipesNode, stages)
+		l.readPipes(pipesNode, stages, broken)
 	}
 	roots := make([]*openstage.Stage, 0, len(stages))
 	for _, s := range stages {
@@ -162,7 +163,7 @@ func hint(name string, valid []string) string {
 	return "; valid keys: " + strings.Join(valid, ", ")
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = regexp.MustCompile(`line (\d+): `)
 
 func yamlErrLine(err error) int {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
@@ -301,11 +302,13 @@ func cloneNode(n *yaml.Node, line int) *yaml.Node {
 	return &c
 }
 
-func (l *loader) readStages(n *yaml.Node) map[string]*openstage.Stage {
-	stages := map[string]*openstage.Stage{}
+// readStages builds the stages; broken holds the names of stages that could
+// not be built (their pipes are not reported again).
+func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, broken map[string]bool) {
+	stages, broken = map[string]*openstage.Stage{}, map[string]bool{}
 	if n.Kind != yaml.SequenceNode {
 		l.errorf(n.Line, "'stages' must be a list of stages, each with a name and a type")
-		return stages
+		return stages, broken
 	}
 	for _, sn := range n.Content {
 		if sn.Kind != yaml.MappingNode {
@@ -328,6 +331,7 @@ func (l *loader) readStages(n *yaml.Node) map[string]*openstage.Stage {
 		}
 		if typ == "" {
 			l.errorf(sn.Line, "stage '%s' has no type; available types: %s", name, strings.Join(openstage.Types(), ", "))
+			broken[name] = true
 			continue
 		}
 		spec, ok := openstage.Lookup(typ)
@@ -339,6 +343,7 @@ func (l *loader) readStages(n *yaml.Node) map[string]*openstage.Stage {
 				msg += "; available types: " + strings.Join(openstage.Types(), ", ")
 			}
 			l.errorf(typLine, "%s", msg)
+			broken[name] = true
 			continue
 		}
 		if prev, dup := stages[name]; dup {
@@ -379,12 +384,12 @@ func (l *loader) readStages(n *yaml.Node) map[string]*openstage.Stage {
 		}
 		stages[name] = openstage.NewStage(name, comp).SetPosition(openstage.Position{File: l.path, Line: sn.Line})
 	}
-	return stages
+	return stages, broken
 }
 
 var pipeKeys = []string{"name", "from", "to"}
 
-func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage) {
+func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage, broken map[string]bool) {
 	if n.Kind != yaml.SequenceNode {
 		l.errorf(n.Line, "'pipes' must be a list of {name, from, to}")
 		return
@@ -419,6 +424,9 @@ func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage) {
 			continue
 		}
 		seen[name] = pn.Line
+		if broken[fields["from"]] || broken[fields["to"]] {
+			continue
+		}
 		from, to := l.endpoint(pn.Line, name, "from", fields["from"], stages, names), l.endpoint(pn.Line, name, "to", fields["to"], stages, names)
 		if from == nil || to == nil {
 			continue

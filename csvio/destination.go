@@ -1,0 +1,207 @@
+package csvio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/atomicfile"
+)
+
+// CSVDestination writes its input to a CSV file, atomically: the rows go to
+// an unnamed temporary file in the target's folder, which takes the target's
+// place only once the whole job has succeeded. A failed or cancelled job
+// leaves the target as it was (even when killed: on Linux the temporary file
+// has no name until commit).
+//
+// if_exists: replace (default) writes a new file; append adds the rows after
+// the existing ones (the existing header must match; the existing file is
+// copied into the temporary file first, so that appending is atomic too —
+// at the cost of copying it); fail refuses to run if the file exists.
+//
+// Nulls are written as empty fields and empty strings as "", so that reading
+// the file back with CSVOrigin gives the same values; numbers are written in
+// their shortest exact form.
+type CSVDestination struct {
+	Path      string `param:"path" path:"true" required:"true" doc:"The CSV file to write."`
+	Delimiter byte   `param:"delimiter" default:"," doc:"Field separator: one character; \\t for tab."`
+	Header    bool   `param:"header" default:"true" doc:"Whether to write the column names first."`
+	IfExists  string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
+
+	schema  *arrow.Schema
+	file    *atomicfile.File
+	writeHd bool
+}
+
+func init() {
+	openstage.Register(openstage.Spec{
+		Type:    "CSVDestination",
+		Layer:   openstage.Load,
+		Summary: "Writes a CSV file atomically: complete when the job succeeds, untouched when it fails.",
+		New:     func() any { return &CSVDestination{} },
+		Example: `- name: writer
+  type: CSVDestination
+  path: out/high_value.csv
+  if_exists: replace`,
+	})
+}
+
+// NewCSVDestination returns a CSVDestination stage writing path (replace, comma, header).
+func NewCSVDestination(name, path string) *openstage.Stage {
+	return openstage.New(name, func(d *CSVDestination) { d.Path = path })
+}
+
+// Connectivity implements openstage's optional interface: one input.
+func (d *CSVDestination) Connectivity() openstage.Connectivity {
+	return openstage.Connectivity{MinIn: 1, MaxIn: 1}
+}
+
+// Plan implements openstage.Destination: it checks the folder exists and,
+// for append, that the existing header matches.
+func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
+	if d.Path == "" {
+		return fmt.Errorf("parameter 'path' is empty")
+	}
+	d.schema = p.InputSchema()
+	for _, f := range d.schema.Fields() {
+		if !openstage.Supported(f.Type) {
+			return fmt.Errorf("column '%s' has type %s, which CSV cannot hold", f.Name, f.Type)
+		}
+	}
+	if st, err := os.Stat(absDir(d.Path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("output folder '%s' does not exist; create it (mkdir -p %s) or change 'path'", absDir(d.Path), absDir(d.Path))
+	}
+	st, err := os.Stat(d.Path)
+	exists := err == nil
+	if exists && st.IsDir() {
+		return fmt.Errorf("'%s' is a folder; 'path' must name a file", d.Path)
+	}
+	switch d.IfExists {
+	case "fail":
+		if exists {
+			return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace or append", d.Path)
+		}
+	case "append":
+		if exists && st.Size() > 0 && d.Header {
+			if err := d.checkHeader(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *CSVDestination) readOptions() ReadOptions {
+	return ReadOptions{Path: d.Path, Delimiter: d.Delimiter, Header: true}
+}
+
+func (d *CSVDestination) checkHeader() error {
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := ReadHeader(f, d.readOptions())
+	if err != nil {
+		return fmt.Errorf("cannot append: %w", err)
+	}
+	want := openstage.ColumnNames(d.schema)
+	if strings.Join(names, "\x00") != strings.Join(want, "\x00") {
+		return fmt.Errorf("cannot append to '%s': its columns are %s but the input's are %s; use if_exists: replace or write another file", d.Path, strings.Join(names, ", "), strings.Join(want, ", "))
+	}
+	return nil
+}
+
+// Sink implements openstage.Destination.
+func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
+	f, err := atomicfile.Create(d.Path, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create a file in '%s': %w", absDir(d.Path), errors.Unwrap(err))
+	}
+	d.file = f
+	header := d.Header
+	if d.IfExists == "append" {
+		copied, err := d.copyExisting(f)
+		if err != nil {
+			return err
+		}
+		header = header && !copied
+	}
+	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header})
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.Close()
+			return err
+		}
+		err = w.Write(dp.Batch)
+		dp.Batch.Release()
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("writing '%s': %w", d.Path, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing '%s': %w", d.Path, err)
+	}
+	return nil
+}
+
+// copyExisting copies the current target into f, ending it with a newline.
+// It reports whether there was anything to copy.
+func (d *CSVDestination) copyExisting(f io.Writer) (bool, error) {
+	src, err := os.Open(d.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	n, err := io.Copy(bw, src)
+	if err != nil {
+		return false, fmt.Errorf("copying '%s' before appending: %w", d.Path, err)
+	}
+	if n > 0 {
+		last := make([]byte, 1)
+		if _, err := src.ReadAt(last, n-1); err == nil && !bytes.Equal(last, []byte("\n")) {
+			bw.WriteByte('\n')
+		}
+	}
+	return n > 0, bw.Flush()
+}
+
+// Commit implements openstage.Committer: the file takes the target's place.
+func (d *CSVDestination) Commit(context.Context) error {
+	if d.file == nil {
+		return nil
+	}
+	if d.IfExists == "fail" {
+		if _, err := os.Stat(d.Path); err == nil {
+			d.file.Abort()
+			return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
+		}
+	}
+	return d.file.Commit()
+}
+
+// Abort implements openstage.Committer: the temporary file is discarded.
+func (d *CSVDestination) Abort() error {
+	if d.file == nil {
+		return nil
+	}
+	return d.file.Abort()
+}
