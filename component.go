@@ -99,7 +99,17 @@ type Plan struct {
 	schemas map[string]*arrow.Schema
 	rejects map[string]bool
 	alloc   memory.Allocator
+	budget  int64
+	tempDir string
 }
+
+// MemoryBudget returns the bytes this stage may hold before it must spill to
+// disk (package spill): the job's MemoryLimit shared among its Accumulators.
+func (p *Plan) MemoryBudget() int64 { return p.budget }
+
+// TempDir returns the folder for spill files ("" means the system's
+// temporary folder).
+func (p *Plan) TempDir() string { return p.tempDir }
 
 // Stage returns the name of the stage being planned.
 func (p *Plan) Stage() string { return p.stage.name }

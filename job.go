@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -28,6 +29,13 @@ type Job struct {
 	Workers int
 	// Logger receives one line per stage start and end; nil logs nothing.
 	Logger *slog.Logger
+	// MemoryLimit is the memory, in bytes, that the stages holding data
+	// (Sort, Aggregator, Joiner, RemoveDuplicates, ...) may use together
+	// before they spill to temporary files; it is shared equally among them.
+	// 0 means DefaultMemoryLimit().
+	MemoryLimit int64
+	// TempDir is where spill files go ("" means the system's temporary folder).
+	TempDir string
 
 	roots   []*Stage
 	stages  []*Stage // set by plan
@@ -111,6 +119,37 @@ func (j *Job) alloc() memory.Allocator {
 		return j.Allocator
 	}
 	return memory.DefaultAllocator
+}
+
+func (j *Job) memoryLimit() int64 {
+	if j.MemoryLimit > 0 {
+		return j.MemoryLimit
+	}
+	return DefaultMemoryLimit()
+}
+
+// DefaultMemoryLimit is half of the machine's physical memory (or 2 GiB when
+// that cannot be read).
+func DefaultMemoryLimit() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil && kb > 0 {
+					return kb * 1024 / 2
+				}
+			}
+		}
+	}
+	return 2 << 30
+}
+
+// Accumulator is implemented by components that hold data beyond a few
+// batches (a sort, a group-by, a join's build side). They share the job's
+// MemoryLimit: Plan.MemoryBudget tells each its part.
+type Accumulator interface {
+	Accumulates() bool
 }
 
 func (j *Job) workers() int {
@@ -234,8 +273,15 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 	// whose inputs could not be planned is skipped: its problem is upstream.
 	j.plans = map[*Stage]*Plan{}
 	schemas := map[*Pipe]Port{}
+	accumulators := int64(0)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc()}
+		if a, ok := s.comp.(Accumulator); ok && a.Accumulates() {
+			accumulators++
+		}
+	}
+	budget := j.memoryLimit() / max(1, accumulators)
+	for _, s := range order {
+		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]

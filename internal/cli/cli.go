@@ -32,6 +32,7 @@ const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
   openstage run JOB.yaml [--param name=value ...] [--quiet] [--workers N]
+                         [--memory-limit SIZE] [--temp-dir DIR]
   openstage validate JOB.yaml [--param name=value ...]
   openstage stages [TYPE] [--markdown]
   openstage graph JOB.yaml [--format mermaid|dot]
@@ -124,6 +125,8 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	fs.Var(ps, "p", "short for --param")
 	quiet := fs.Bool("quiet", false, "do not print the run summary")
 	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
+	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
+	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
@@ -142,6 +145,15 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	defer stop()
 	job := f.Job
 	job.Workers = *workers
+	job.TempDir = *tempDir
+	if *memLimit != "" {
+		n, err := ParseSize(*memLimit)
+		if err != nil {
+			fmt.Fprintf(stderr, "openstage %s: --memory-limit: %v\n", name, err)
+			return ExitInvalid
+		}
+		job.MemoryLimit = n
+	}
 	if validateOnly {
 		if err := job.Validate(ctx); err != nil {
 			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
@@ -318,4 +330,31 @@ func WriteReference(w io.Writer) {
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
+
+// ParseSize reads a size such as 512MB, 4GiB, 1g or 1048576 (bytes).
+// Decimal units (KB, MB, GB) and binary ones (KiB, MiB, GiB; K, M, G) are both
+// accepted.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	var v float64
+	if _, err := fmt.Sscan(t, &v); err != nil || v <= 0 || strings.ContainsAny(t, " ") {
+		return 0, fmt.Errorf("cannot read %q as a size; write for example 512MB or 4GiB", s)
+	}
+	return int64(v * float64(mult)), nil
 }
