@@ -18,7 +18,8 @@ import (
 	"github.com/open-stage/openstage"
 	_ "github.com/open-stage/openstage/csvio" // registers CSVOrigin, CSVDestination
 	"github.com/open-stage/openstage/jobfile"
-	_ "github.com/open-stage/openstage/stages" // registers the built-in stages
+	_ "github.com/open-stage/openstage/parquetio" // registers ParquetOrigin, ParquetDestination
+	_ "github.com/open-stage/openstage/stages"    // registers the built-in stages
 )
 
 // Exit codes.
