@@ -152,7 +152,7 @@ func TestStructuralValidation(t *testing.T) {
 			s1, s2 := src("a"), src("b")
 			s1.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(s2)
 			return openstage.NewJob("j", s1)
-		}, []string{"Source 'b' cannot have inputs (it is an origin); pipe 'p1' cannot end here"}},
+		}, []string{"Source 'b': cannot have inputs (it is an origin); pipe 'p1' cannot end here"}},
 		{"no outputs", func() *openstage.Job {
 			return openstage.NewJob("j", src("lonely"))
 		}, []string{"Source 'lonely': needs at least 1 output pipe, has 0"}},
@@ -182,7 +182,7 @@ func TestConnectivityEnforcedWhenConnecting(t *testing.T) {
 	f.AddOutputPipe(openstage.NewPipe("p1"))
 	f.AddOutputPipe(openstage.NewPipe("p2"))
 	err := openstage.NewJob("j", f).Validate(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "oneOut 'adults' can only have 1 output; pipe 'p2' would be output 2") {
+	if err == nil || !strings.Contains(err.Error(), "oneOut 'adults': can only have 1 output; pipe 'p2' would be output 2") {
 		t.Fatalf("err = %v", err)
 	}
 }

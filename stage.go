@@ -185,10 +185,10 @@ func (s *Stage) AddOutputPipe(p *Pipe) *Pipe {
 	case p.from != nil && p.from != s:
 		s.errs = append(s.errs, fmt.Errorf("pipe '%s' already comes from %s; a pipe has one origin", p.name, p.from))
 	case s.conn.MaxOut == 0:
-		s.errs = append(s.errs, fmt.Errorf("%s cannot have outputs (it is a %s); pipe '%s' cannot start here", s, s.Kind(), p.name))
+		s.errs = append(s.errs, fmt.Errorf("cannot have outputs (it is a %s); pipe '%s' cannot start here", s.Kind(), p.name))
 		p.refused = append(p.refused, s)
 	case s.conn.MaxOut > 0 && len(s.outputs) >= s.conn.MaxOut:
-		s.errs = append(s.errs, fmt.Errorf("%s can only have %s; pipe '%s' would be output %d", s, plural(s.conn.MaxOut, "output"), p.name, len(s.outputs)+1))
+		s.errs = append(s.errs, fmt.Errorf("can only have %s; pipe '%s' would be output %d", plural(s.conn.MaxOut, "output"), p.name, len(s.outputs)+1))
 		p.refused = append(p.refused, s)
 	case p.from == s:
 		// already connected: nothing to do
@@ -205,10 +205,10 @@ func (s *Stage) AddInputPipe(p *Pipe) *Pipe {
 	case p.to != nil && p.to != s:
 		s.errs = append(s.errs, fmt.Errorf("pipe '%s' already goes to %s; use a Copy stage to send the same rows to several stages", p.name, p.to))
 	case s.conn.MaxIn == 0:
-		s.errs = append(s.errs, fmt.Errorf("%s cannot have inputs (it is an %s); pipe '%s' cannot end here", s, s.Kind(), p.name))
+		s.errs = append(s.errs, fmt.Errorf("cannot have inputs (it is an %s); pipe '%s' cannot end here", s.Kind(), p.name))
 		p.refused = append(p.refused, s)
 	case s.conn.MaxIn > 0 && len(s.inputs) >= s.conn.MaxIn:
-		s.errs = append(s.errs, fmt.Errorf("%s can only have %s; pipe '%s' would be input %d", s, plural(s.conn.MaxIn, "input"), p.name, len(s.inputs)+1))
+		s.errs = append(s.errs, fmt.Errorf("can only have %s; pipe '%s' would be input %d", plural(s.conn.MaxIn, "input"), p.name, len(s.inputs)+1))
 		p.refused = append(p.refused, s)
 	case p.to == s:
 	default:

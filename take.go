@@ -36,24 +36,7 @@ func TakeArray(alloc memory.Allocator, arr arrow.Array, idx []int32) arrow.Array
 	case *array.Timestamp:
 		return takeFixed(alloc, a, a.TimestampValues(), idx, arrow.TimestampTraits.BytesRequired(n), func(b []byte) []arrow.Timestamp { return arrow.TimestampTraits.CastFromBytes(b) })
 	case *array.String:
-		b := array.NewStringBuilder(alloc)
-		defer b.Release()
-		b.Reserve(n)
-		total := 0
-		for _, i := range idx {
-			if i >= 0 {
-				total += a.ValueLen(int(i))
-			}
-		}
-		b.ReserveData(total)
-		for _, i := range idx {
-			if i < 0 || a.IsNull(int(i)) {
-				b.AppendNull()
-			} else {
-				b.Append(a.Value(int(i)))
-			}
-		}
-		return b.NewArray()
+		return takeString(alloc, a, idx)
 	case *array.Boolean:
 		b := array.NewBooleanBuilder(alloc)
 		defer b.Release()
@@ -131,4 +114,58 @@ func Rejects(alloc memory.Allocator, rec arrow.RecordBatch, idx []int32, msgs []
 	defer errs.Release()
 	cols := append(append([]arrow.Array{}, taken.Columns()...), errs)
 	return array.NewRecordBatch(WithErrorColumn(rec.Schema()), cols, int64(len(idx)))
+}
+
+// takeString gathers strings by copying offsets and bytes directly into the
+// new buffers (no builder, no string headers).
+func takeString(alloc memory.Allocator, a *array.String, idx []int32) arrow.Array {
+	n := len(idx)
+	srcOff := a.ValueOffsets()
+	srcData := a.ValueBytes()
+	total := 0
+	for _, i := range idx {
+		if i >= 0 {
+			total += int(srcOff[i+1] - srcOff[i])
+		}
+	}
+	offBuf := memory.NewResizableBuffer(alloc)
+	offBuf.Resize(arrow.Int32Traits.BytesRequired(n + 1))
+	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
+	dataBuf := memory.NewResizableBuffer(alloc)
+	dataBuf.Resize(total)
+	data := dataBuf.Bytes()
+	hasNulls := a.NullN() > 0
+	pos := int32(0)
+	for k, i := range idx {
+		offs[k] = pos
+		if i < 0 {
+			hasNulls = true
+			continue
+		}
+		pos += int32(copy(data[pos:], srcData[srcOff[i]:srcOff[i+1]]))
+	}
+	offs[n] = pos
+	var valid *memory.Buffer
+	nulls := 0
+	if hasNulls {
+		valid = memory.NewResizableBuffer(alloc)
+		valid.Resize(int(bitutil.BytesForBits(int64(n))))
+		bits := valid.Bytes()
+		for k, i := range idx {
+			if i >= 0 && a.IsValid(int(i)) {
+				bitutil.SetBit(bits, k)
+			} else {
+				bitutil.ClearBit(bits, k)
+				nulls++
+			}
+		}
+	}
+	d := array.NewData(a.DataType(), n, []*memory.Buffer{valid, offBuf, dataBuf}, nil, nulls, 0)
+	offBuf.Release()
+	dataBuf.Release()
+	if valid != nil {
+		valid.Release()
+	}
+	defer d.Release()
+	return array.MakeFromData(d)
 }
