@@ -368,6 +368,7 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 				l.errorf(v.Line, "%s '%s': parameter '%s': %v", typ, name, k.Value, err)
 				continue
 			}
+			val = stringKeys(val)
 			if p, ok := spec.Param(k.Value); ok && p.Path {
 				if s, ok := val.(string); ok && s != "" && !filepath.IsAbs(s) {
 					val = filepath.Join(l.dir, s)
@@ -461,4 +462,28 @@ func indexOf(list []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// stringKeys turns mappings with non-string keys (YAML reads `1: small` with
+// an integer key) into mappings with the keys' text, as parameters expect.
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return m
+	case map[string]any:
+		for k, e := range x {
+			x[k] = stringKeys(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = stringKeys(e)
+		}
+		return x
+	}
+	return v
 }

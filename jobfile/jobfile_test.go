@@ -221,3 +221,30 @@ func FuzzLoad(f *testing.F) {
 		_ = file.Job.Validate(context.Background())
 	})
 }
+
+func TestNumericMappingKeys(t *testing.T) {
+	yaml := `name: j
+stages:
+  - {name: g, type: Generator, rows: 4, columns: [{name: n, type: int64}]}
+  - name: s
+    type: Switcher
+    field: n
+    mapping: {1: one, 2: two}
+    default: rest
+  - {name: p1, type: Printer}
+  - {name: p2, type: Printer}
+  - {name: p3, type: Printer}
+pipes:
+  - {name: in, from: g, to: s}
+  - {name: one, from: s, to: p1}
+  - {name: two, from: s, to: p2}
+  - {name: rest, from: s, to: p3}
+`
+	f, err := jobfile.Parse([]byte(yaml), "job.yaml", jobfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Job.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
