@@ -121,7 +121,11 @@ func Rejects(alloc memory.Allocator, rec arrow.RecordBatch, idx []int32, msgs []
 func takeString(alloc memory.Allocator, a *array.String, idx []int32) arrow.Array {
 	n := len(idx)
 	srcOff := a.ValueOffsets()
-	srcData := a.ValueBytes()
+	srcData := a.ValueBytes() // starts at srcOff[0], not at 0, when a is a slice
+	base := int32(0)
+	if len(srcOff) > 0 {
+		base = srcOff[0]
+	}
 	total := 0
 	for _, i := range idx {
 		if i >= 0 {
@@ -142,7 +146,7 @@ func takeString(alloc memory.Allocator, a *array.String, idx []int32) arrow.Arra
 			hasNulls = true
 			continue
 		}
-		pos += int32(copy(data[pos:], srcData[srcOff[i]:srcOff[i+1]]))
+		pos += int32(copy(data[pos:], srcData[srcOff[i]-base:srcOff[i+1]-base]))
 	}
 	offs[n] = pos
 	var valid *memory.Buffer

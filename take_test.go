@@ -46,3 +46,28 @@ func TestTakeAllTypesWithNullsAndMissingRows(t *testing.T) {
 		t.Errorf("string nulls: %d", out.Column(3).NullN())
 	}
 }
+
+// A slice of a batch has offsets that do not start at zero.
+func TestTakeFromSlice(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s := openstage.NewSchema("s", openstage.String)
+	bld := openstage.NewBuilder(mem, s)
+	for _, v := range []any{"aa", "bb", nil, "dd"} {
+		bld.Append(v)
+	}
+	rec := bld.Build()
+	bld.Release()
+	defer rec.Release()
+	sl := rec.NewSlice(1, 4)
+	defer sl.Release()
+	out := openstage.Take(mem, sl, []int32{2, 0, 1, -1})
+	defer out.Release()
+	got := openstagetest.RowsOf(out)
+	want := []any{"dd", "bb", nil, nil}
+	for i := range want {
+		if got[i][0] != want[i] {
+			t.Errorf("row %d = %#v, want %#v", i, got[i][0], want[i])
+		}
+	}
+}

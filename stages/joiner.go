@@ -1,0 +1,580 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/spill"
+)
+
+// joinMaxBatchRows bounds the output batches of Joiner, however many pairs a
+// many-to-many match produces.
+const joinMaxBatchRows = 64 << 10
+
+// Joiner joins two input pipes on key columns, like SQL's JOIN and pandas'
+// merge (DataStage's Join stage).
+//
+// It is a hash join: it reads the build side (by default the right input,
+// the left one for a right join) entirely into memory and indexes it by key,
+// then streams the other input, the probe side, batch by batch. Output rows
+// follow the probe side's order; the matches of one probe row come in build
+// order; with an outer join, or a left (right) join building the left
+// (right) side, the build rows that matched nothing come last. A build side
+// larger than the stage's memory budget is partitioned to disk with the
+// probe side, and joined partition by partition (see join_spill.go).
+type Joiner struct {
+	Left     string            `param:"left" required:"true" doc:"Name of the input pipe that is the left side of the join."`
+	Right    string            `param:"right" required:"true" doc:"Name of the input pipe that is the right side of the join."`
+	Key      openstage.Strings `param:"key" doc:"Key column, or list of key columns, with the same name on both sides. Use left_key and right_key instead when the names differ."`
+	LeftKey  openstage.Strings `param:"left_key" doc:"Key column(s) of the left side, when their names differ from the right side's; pairs with right_key."`
+	RightKey openstage.Strings `param:"right_key" doc:"Key column(s) of the right side, pairing in order with left_key."`
+	JoinType string            `param:"join_type" default:"inner" enum:"inner,left,right,outer" doc:"inner keeps matched pairs; left also keeps left rows without a match (right columns null); right the reverse; outer keeps both kinds of unmatched rows."`
+	Suffixes []string          `param:"suffixes" doc:"Two suffixes added to the names of columns, other than merged keys, that exist on both sides: the first to the left column, the second to the right one. Default [_x, _y], as pandas."`
+	Build    string            `param:"build" default:"auto" enum:"auto,left,right" doc:"Which side is read into memory first: auto builds the right side, except for right joins (the left side). Build the smaller side."`
+
+	plan joinPlan
+}
+
+// joinPlan is what Joiner.Plan works out for the run.
+type joinPlan struct {
+	buildLeft     bool
+	lkeys, rkeys  []int // key columns of each side
+	out           []joinOutCol
+	schema        *arrow.Schema
+	keepLeft      bool          // keep left rows without a match
+	keepRight     bool          // keep right rows without a match
+	leftP, rightP string        // pipe names
+	lschema       *arrow.Schema // input schemas
+	rschema       *arrow.Schema
+	budget        int64  // bytes of build side held before spilling; 0 = no limit
+	tempDir       string // for spill files
+}
+
+// joinOutCol says where an output column comes from: column col of the left
+// or right side, or, for a merged key (same name on both sides), key column
+// key of whichever side has the row.
+type joinOutCol struct {
+	left bool
+	col  int
+	key  int // index into lkeys/rkeys for a merged key, else -1
+}
+
+var (
+	_ openstage.Node        = (*Joiner)(nil)
+	_ openstage.Accumulator = (*Joiner)(nil)
+)
+
+func init() {
+	openstage.Register(openstage.Spec{
+		Type:    "Joiner",
+		Layer:   openstage.Transformation,
+		Summary: "Joins two pipes on key columns (inner, left, right or outer), like SQL JOIN or pandas merge.",
+		Doc: `Joiner has two input pipes, named by left and right, and one output pipe.
+
+Keys: key names the key column(s) when they have the same name on both sides; left_key and right_key (lists of equal length) pair columns with different names. Paired key columns must have the same type: an int64 key cannot match a string key (convert one side first, with a Transformer or the origin's column types). Keys of any type match by equality; floats compare as numbers (-0 = 0).
+
+Nulls: a null key matches nothing, not even another null (SQL semantics; pandas merge does match nulls with each other). A row with a null key still appears, unmatched, in the join types that keep unmatched rows of its side. NaN float keys behave as null.
+
+Matches: every pair of matching rows produces a row, so a key repeated m times on the left and n times on the right produces m x n rows.
+
+Output columns: the left columns then the right columns. A key column with the same name on both sides appears once, at its left position, holding the key of whichever side has the row, so it is never null when either side has a key. Key columns with different names are both kept. Any other column name present on both sides gets the suffixes (default _x for the left, _y for the right, as pandas); a suffixed name that collides with another column is a validation error.
+
+Order and memory: Joiner is a hash join. It reads the build side entirely into memory (build: auto means the right side, or the left side for a right join; choose the smaller side), then streams the other side, keeping its row order: each probe row is followed by its matches in build order; unmatched build rows (outer joins, or a left join building the left side) come at the end. Output batches hold at most 65536 rows. When the build side outgrows the stage's share of the job's memory limit (--memory-limit), Joiner switches to a grace hash join: it writes both sides to temporary files in 32 partitions by key and joins them one partition at a time; the output then comes partition by partition, without the probe side's order, and the run summary counts the rows written as spilled_rows. If the build side stalls for a second while the other side has rows waiting (both inputs coming from one upstream stage), Joiner buffers the other side in memory rather than deadlock, and counts those rows as rows_buffered.`,
+		Example: `- name: join_users_orders
+  type: Joiner
+  left: users_pipe
+  right: orders_pipe
+  key: user_id
+  join_type: left`,
+		New: func() any { return &Joiner{} },
+	})
+}
+
+// NewJoiner returns a Joiner stage joining input pipes left and right on the
+// column key (same name on both sides) with joinType inner, left, right or
+// outer — the seed's Joiner(name, left, right, key, join_type).
+func NewJoiner(name, left, right, key, joinType string) *openstage.Stage {
+	return openstage.New(name, func(j *Joiner) {
+		j.Left, j.Right, j.Key, j.JoinType = left, right, openstage.Strings{key}, joinType
+	})
+}
+
+// Connectivity implements the optional connectivity interface: two inputs, one output.
+func (j *Joiner) Connectivity() openstage.Connectivity { return openstage.TwoToOne }
+
+// Accumulates implements openstage.Accumulator: the build side is held in
+// memory, within the stage's share of the job's memory limit.
+func (j *Joiner) Accumulates() bool { return true }
+
+// Plan checks the parameters against the two input schemas and declares the
+// output schema.
+func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
+	pipes := make([]string, len(p.Inputs()))
+	for i, in := range p.Inputs() {
+		pipes[i] = in.Pipe
+	}
+	if err := joinPipeParam("left", j.Left, "input", pipes); err != nil {
+		return err
+	}
+	if err := joinPipeParam("right", j.Right, "input", pipes); err != nil {
+		return err
+	}
+	if j.Left == j.Right {
+		return fmt.Errorf("left and right are both '%s'; they must name the two different input pipes (%s)", j.Left, joinListPipes(pipes))
+	}
+	joinType := j.JoinType
+	if joinType == "" {
+		joinType = "inner"
+	}
+	switch joinType {
+	case "inner", "left", "right", "outer":
+	default:
+		return fmt.Errorf("join_type '%s' is not one of inner, left, right, outer", j.JoinType)
+	}
+	build := j.Build
+	if build == "" {
+		build = "auto"
+	}
+	switch build {
+	case "auto", "left", "right":
+	default:
+		return fmt.Errorf("build '%s' is not one of auto, left, right", j.Build)
+	}
+	suffixes := j.Suffixes
+	if suffixes == nil {
+		suffixes = []string{"_x", "_y"}
+	}
+	if len(suffixes) != 2 {
+		return fmt.Errorf("suffixes must be a list of two strings (for the left and the right column), got %d", len(suffixes))
+	}
+	if suffixes[0] == suffixes[1] {
+		return fmt.Errorf("suffixes must differ, both are '%s'", suffixes[0])
+	}
+
+	lport, _ := p.Input(j.Left)
+	rport, _ := p.Input(j.Right)
+	left, right := joinSide{"left", lport}, joinSide{"right", rport}
+	for _, s := range []joinSide{left, right} {
+		if err := joinCheckColumns(s); err != nil {
+			return err
+		}
+	}
+	lkeys, rkeys, err := joinKeyNames(j.Key, j.LeftKey, j.RightKey)
+	if err != nil {
+		return err
+	}
+	li, ri, err := joinResolveKeys(left, right, lkeys, rkeys)
+	if err != nil {
+		return err
+	}
+
+	pl := joinPlan{
+		lkeys: li, rkeys: ri,
+		keepLeft:  joinType == "left" || joinType == "outer",
+		keepRight: joinType == "right" || joinType == "outer",
+		buildLeft: build == "left" || (build == "auto" && joinType == "right"),
+		leftP:     j.Left, rightP: j.Right,
+		lschema: lport.Schema, rschema: rport.Schema,
+		budget: p.MemoryBudget(), tempDir: p.TempDir(),
+	}
+	pl.out, pl.schema, err = joinOutputSchema(left, right, li, ri, suffixes)
+	if err != nil {
+		return err
+	}
+	j.plan = pl
+	p.SetOutputs(pl.schema)
+	return nil
+}
+
+// joinKeyNames returns the key columns of both sides, from key or from
+// left_key and right_key.
+func joinKeyNames(key, lkey, rkey openstage.Strings) ([]string, []string, error) {
+	const lname, rname = "left_key", "right_key"
+	switch {
+	case len(key) > 0 && (len(lkey) > 0 || len(rkey) > 0):
+		return nil, nil, fmt.Errorf("set either key (same column names on both sides) or %s and %s, not both", lname, rname)
+	case len(key) > 0:
+		return key, key, nil
+	case len(lkey) == 0 && len(rkey) == 0:
+		return nil, nil, fmt.Errorf("no join key: set key (the key column(s), same name on both sides) or %s and %s", lname, rname)
+	case len(lkey) == 0 || len(rkey) == 0:
+		return nil, nil, fmt.Errorf("%s and %s go together: set both, or key when the names are the same", lname, rname)
+	case len(lkey) != len(rkey):
+		return nil, nil, fmt.Errorf("%s has %s but %s has %d; they pair in order", lname, joinCount(len(lkey), "column"), rname, len(rkey))
+	}
+	return lkey, rkey, nil
+}
+
+// joinOutputSchema lays out the output columns: left columns, then right
+// columns except keys merged into the left ones, with suffixes on other
+// names present on both sides.
+func joinOutputSchema(l, r joinSide, li, ri []int, suffixes []string) ([]joinOutCol, *arrow.Schema, error) {
+	ls, rs := l.port.Schema, r.port.Schema
+	lmerged := map[int]int{} // left column -> key index, for merged keys
+	rmerged := map[int]bool{}
+	for k := range li {
+		if ls.Field(li[k]).Name == rs.Field(ri[k]).Name {
+			lmerged[li[k]] = k
+			rmerged[ri[k]] = true
+		}
+	}
+	lnames := map[string]bool{}
+	for i, f := range ls.Fields() {
+		if _, m := lmerged[i]; !m {
+			lnames[f.Name] = true
+		}
+	}
+	rnames := map[string]bool{}
+	for i, f := range rs.Fields() {
+		if !rmerged[i] {
+			rnames[f.Name] = true
+		}
+	}
+	var cols []joinOutCol
+	var fields []arrow.Field
+	add := func(left bool, col, key int, f arrow.Field, name string) {
+		f.Name, f.Nullable = name, true
+		cols = append(cols, joinOutCol{left: left, col: col, key: key})
+		fields = append(fields, f)
+	}
+	for i, f := range ls.Fields() {
+		switch k, m := lmerged[i]; {
+		case m:
+			add(true, i, k, f, f.Name)
+		case rnames[f.Name]:
+			add(true, i, -1, f, f.Name+suffixes[0])
+		default:
+			add(true, i, -1, f, f.Name)
+		}
+	}
+	for i, f := range rs.Fields() {
+		switch {
+		case rmerged[i]:
+		case lnames[f.Name]:
+			add(false, i, -1, f, f.Name+suffixes[1])
+		default:
+			add(false, i, -1, f, f.Name)
+		}
+	}
+	// A suffixed name may collide with a column of either side.
+	seen := map[string]int{}
+	for k, f := range fields {
+		if prev, dup := seen[f.Name]; dup {
+			a, b := joinDescribeOut(l, r, cols[prev], fields[prev].Name), joinDescribeOut(l, r, cols[k], f.Name)
+			return nil, nil, fmt.Errorf("output column '%s' would come twice: from %s and from %s; choose other suffixes (suffixes: [_left, _right]) or rename a column upstream", f.Name, a, b)
+		}
+		seen[f.Name] = k
+	}
+	return cols, arrow.NewSchema(fields, nil), nil
+}
+
+func joinDescribeOut(l, r joinSide, c joinOutCol, name string) string {
+	s := r
+	if c.left {
+		s = l
+	}
+	orig := s.port.Schema.Field(c.col).Name
+	if orig == name {
+		return fmt.Sprintf("column '%s' of pipe '%s'", orig, s.port.Pipe)
+	}
+	return fmt.Sprintf("column '%s' of pipe '%s' (suffixed)", orig, s.port.Pipe)
+}
+
+// Process reads the build side, then joins the probe side batch by batch.
+func (j *Joiner) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	pl := &j.plan
+	buildPipe, probePipe := pl.rightP, pl.leftP
+	if pl.buildLeft {
+		buildPipe, probePipe = pl.leftP, pl.rightP
+	}
+	rd := newRouteSeqReader(in, out, buildPipe, probePipe)
+	defer rd.Release()
+	run := newJoinRun(pl, out)
+	defer run.release()
+	for {
+		rec, side, err := rd.Next(ctx)
+		if err == io.EOF {
+			return run.finish(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if side == 0 {
+			err = run.addBuild(rec)
+		} else {
+			err = run.addProbe(ctx, rec)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// joinRun is the state of one run of a Joiner.
+type joinRun struct {
+	plan    *joinPlan
+	out     *openstage.Outputs
+	batches []arrow.RecordBatch // build side as received
+	build   arrow.RecordBatch   // build side as one batch
+	table   *joinHashTable
+	matched []bool // build rows that matched, when unmatched ones are kept
+
+	buildKeys, probeKeys []int
+	buildLeft            bool
+	buildSchema          *arrow.Schema
+	probeSchema          *arrow.Schema
+	keepProbe, keepBuild bool
+
+	held  int64      // bytes of build batches held
+	spill *joinSpill // partitions on disk, once held exceeds the budget
+
+	heads      []int32
+	pidx, bidx []int32 // output rows: probe row and build row (-1 = none)
+}
+
+func newJoinRun(pl *joinPlan, out *openstage.Outputs) *joinRun {
+	r := &joinRun{plan: pl, out: out, buildLeft: pl.buildLeft}
+	r.buildKeys, r.probeKeys = pl.rkeys, pl.lkeys
+	r.keepBuild, r.keepProbe = pl.keepRight, pl.keepLeft
+	r.buildSchema, r.probeSchema = pl.rschema, pl.lschema
+	if r.buildLeft {
+		r.buildKeys, r.probeKeys = pl.lkeys, pl.rkeys
+		r.keepBuild, r.keepProbe = pl.keepLeft, pl.keepRight
+		r.buildSchema, r.probeSchema = pl.lschema, pl.rschema
+	}
+	return r
+}
+
+func (r *joinRun) release() {
+	for _, b := range r.batches {
+		b.Release()
+	}
+	r.batches = nil
+	if r.build != nil {
+		r.build.Release()
+		r.build = nil
+	}
+	r.table, r.matched = nil, nil
+	if r.spill != nil {
+		r.spill.remove()
+		r.spill = nil
+	}
+}
+
+// addBuild takes a build batch: kept in memory, or written to partitions
+// once the build side outgrows the memory budget.
+func (r *joinRun) addBuild(rec arrow.RecordBatch) error {
+	if r.spill != nil {
+		return r.spill.write(r.spill.build, rec, r.buildKeys)
+	}
+	r.batches = append(r.batches, rec)
+	r.held += spill.Size(rec)
+	if r.plan.budget > 0 && r.held > r.plan.budget {
+		return r.startSpill()
+	}
+	return nil
+}
+
+// addProbe joins a probe batch, or partitions it when the build side
+// spilled.
+func (r *joinRun) addProbe(ctx context.Context, rec arrow.RecordBatch) error {
+	if r.spill != nil {
+		return r.spill.write(r.spill.probe, rec, r.probeKeys)
+	}
+	defer rec.Release()
+	if r.table == nil {
+		if err := r.buildTable(); err != nil {
+			return err
+		}
+	}
+	return r.probe(ctx, rec)
+}
+
+// finish ends the join once both sides have ended.
+func (r *joinRun) finish(ctx context.Context) error {
+	if r.spill != nil {
+		return r.joinPartitions(ctx)
+	}
+	if r.table == nil {
+		if err := r.buildTable(); err != nil {
+			return err
+		}
+	}
+	return r.emitUnmatchedBuild(ctx)
+}
+
+// buildTable concatenates the build batches and indexes them by key.
+func (r *joinRun) buildTable() error {
+	build, err := joinConcat(r.out.Allocator(), r.batches, r.buildSchema, "the build side")
+	for _, b := range r.batches {
+		b.Release()
+	}
+	r.batches = nil
+	if err != nil {
+		return err
+	}
+	r.build = build
+	r.table = newJoinHashTable(joinColumns(build, r.buildKeys))
+	if r.keepBuild {
+		r.matched = make([]bool, build.NumRows())
+	}
+	return nil
+}
+
+// joinConcat returns batches (of schema) as one batch; the caller releases
+// both. what names the batches in an error.
+func joinConcat(alloc memory.Allocator, batches []arrow.RecordBatch, schema *arrow.Schema, what string) (arrow.RecordBatch, error) {
+	switch len(batches) {
+	case 0:
+		cols := make([]arrow.Array, schema.NumFields())
+		for c, f := range schema.Fields() {
+			cols[c] = array.MakeArrayOfNull(alloc, f.Type, 0)
+		}
+		rec := array.NewRecordBatch(schema, cols, 0)
+		for _, c := range cols {
+			c.Release()
+		}
+		return rec, nil
+	case 1:
+		batches[0].Retain()
+		return batches[0], nil
+	}
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	if rows > math.MaxInt32 {
+		return nil, fmt.Errorf("%s has %d rows, more than the %d an in-memory hash table can index; filter rows upstream", what, rows, math.MaxInt32)
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(batches))
+	for c := range cols {
+		for b, rec := range batches {
+			parts[b] = rec.Column(c)
+		}
+		arr, err := array.Concatenate(parts, alloc)
+		if err != nil {
+			return nil, fmt.Errorf("concatenating %s: %w", what, err)
+		}
+		cols[c] = arr
+	}
+	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// probe joins one probe batch against the build side.
+func (r *joinRun) probe(ctx context.Context, rec arrow.RecordBatch) error {
+	r.heads = r.table.probe(joinColumns(rec, r.probeKeys), r.heads)
+	next := r.table.next
+	for i, head := range r.heads {
+		if head < 0 {
+			if r.keepProbe {
+				r.pidx = append(r.pidx, int32(i))
+				r.bidx = append(r.bidx, -1)
+				if len(r.pidx) == joinMaxBatchRows {
+					if err := r.flush(ctx, rec); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		for b := head; b >= 0; b = next[b] {
+			if r.matched != nil {
+				r.matched[b] = true
+			}
+			r.pidx = append(r.pidx, int32(i))
+			r.bidx = append(r.bidx, b)
+			if len(r.pidx) == joinMaxBatchRows {
+				if err := r.flush(ctx, rec); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return r.flush(ctx, rec)
+}
+
+// emitUnmatchedBuild sends the build rows that matched nothing, when the
+// join keeps them.
+func (r *joinRun) emitUnmatchedBuild(ctx context.Context) error {
+	if !r.keepBuild {
+		return nil
+	}
+	for b, m := range r.matched {
+		if m {
+			continue
+		}
+		r.pidx = append(r.pidx, -1)
+		r.bidx = append(r.bidx, int32(b))
+		if len(r.pidx) == joinMaxBatchRows {
+			if err := r.flush(ctx, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return r.flush(ctx, nil)
+}
+
+// flush sends the output rows gathered in pidx and bidx: rows of probe (nil
+// for unmatched build rows, whose probe columns are null) and of the build
+// side.
+func (r *joinRun) flush(ctx context.Context, probe arrow.RecordBatch) error {
+	n := len(r.pidx)
+	if n == 0 {
+		return nil
+	}
+	alloc := r.out.Allocator()
+	// A probe batch whose rows each appear once, in order (a left join on
+	// a unique build key, typically), is passed through without copying.
+	whole := probe != nil && int64(n) == probe.NumRows()
+	for k := 0; whole && k < n; k++ {
+		whole = r.pidx[k] == int32(k)
+	}
+	cols := make([]arrow.Array, len(r.plan.out))
+	for c, oc := range r.plan.out {
+		fromProbe := oc.left != r.buildLeft
+		col := oc.col
+		if oc.key >= 0 {
+			// A merged key comes from the side that has the row: the probe
+			// side, except for unmatched build rows.
+			fromProbe = probe != nil
+			col = r.plan.lkeys[oc.key]
+			if fromProbe == r.buildLeft {
+				col = r.plan.rkeys[oc.key]
+			}
+		}
+		switch {
+		case !fromProbe:
+			cols[c] = openstage.TakeArray(alloc, r.build.Column(col), r.bidx)
+		case probe == nil:
+			cols[c] = array.MakeArrayOfNull(alloc, r.plan.schema.Field(c).Type, n)
+		case whole:
+			cols[c] = probe.Column(col)
+			cols[c].Retain()
+		default:
+			cols[c] = openstage.TakeArray(alloc, probe.Column(col), r.pidx)
+		}
+	}
+	rec := array.NewRecordBatch(r.plan.schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	r.pidx, r.bidx = r.pidx[:0], r.bidx[:0]
+	err := r.out.Send(ctx, rec)
+	rec.Release()
+	return err
+}

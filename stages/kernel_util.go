@@ -1,0 +1,291 @@
+package stages
+
+// Helpers shared by the Filter, Aggregator, Sort and RemoveDuplicates kernels:
+// selection-vector pooling, gathering a whole input into one record batch,
+// sending a (permuted) record in chunks, and reading columns as typed values.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/open-stage/openstage"
+)
+
+// kChunkRows is how many rows the blocking stages (Sort, Aggregator,
+// RemoveDuplicates with buffering) put in each batch they send.
+const kChunkRows = 1 << 16
+
+// kSelPool recycles selection vectors so that a Filter does not allocate one
+// per batch.
+var kSelPool = sync.Pool{New: func() any { return new([]int32) }}
+
+// kGetSel returns a pooled selection vector of length n (contents undefined).
+func kGetSel(n int) *[]int32 {
+	p := kSelPool.Get().(*[]int32)
+	if cap(*p) < n {
+		*p = make([]int32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func kPutSel(p *[]int32) { kSelPool.Put(p) }
+
+// kGathered is a whole input held as one record batch.
+type kGathered struct {
+	rec arrow.RecordBatch // nil when the input had no rows
+}
+
+// kGather receives every batch of in and concatenates them into one record
+// batch. Memory: the batches are retained until they are
+// concatenated, so the peak is about twice the input.
+func kGather(ctx context.Context, in *openstage.Inputs, alloc memory.Allocator) (kGathered, error) {
+	var recs []arrow.RecordBatch
+	release := func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}
+	total := int64(0)
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			return kGathered{}, err
+		}
+		if dp.Batch.NumRows() == 0 {
+			dp.Batch.Release()
+			continue
+		}
+		total += dp.Batch.NumRows()
+		recs = append(recs, dp.Batch)
+	}
+	if total > math.MaxInt32 {
+		release()
+		return kGathered{}, fmt.Errorf("input has %d rows; this stage holds at most %d rows in memory", total, math.MaxInt32)
+	}
+	switch len(recs) {
+	case 0:
+		return kGathered{}, nil
+	case 1:
+		return kGathered{rec: recs[0]}, nil
+	}
+	defer release()
+	s := recs[0].Schema()
+	cols := make([]arrow.Array, s.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(recs))
+	for c := range cols {
+		for i, r := range recs {
+			parts[i] = r.Column(c)
+		}
+		arr, err := array.Concatenate(parts, alloc)
+		if err != nil {
+			return kGathered{}, fmt.Errorf("column '%s': %w", s.Field(c).Name, err)
+		}
+		cols[c] = arr
+	}
+	return kGathered{rec: array.NewRecordBatch(s, cols, total)}, nil
+}
+
+func (g kGathered) Release() {
+	if g.rec != nil {
+		g.rec.Release()
+	}
+}
+
+// kSendPermuted sends rows idx of rec, in that order, in batches of at most
+// kChunkRows rows. When idx is the identity it sends zero-copy slices.
+func kSendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.RecordBatch, idx []int32) error {
+	identity := len(idx) == int(rec.NumRows())
+	for i, v := range idx {
+		if int(v) != i {
+			identity = false
+			break
+		}
+	}
+	for start := 0; start < len(idx); start += kChunkRows {
+		end := min(start+kChunkRows, len(idx))
+		var chunk arrow.RecordBatch
+		if identity {
+			chunk = rec.NewSlice(int64(start), int64(end))
+		} else {
+			chunk = kTake(out.Allocator(), rec, idx[start:end])
+		}
+		err := out.Send(ctx, chunk)
+		chunk.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kIdentity returns 0..n-1.
+func kIdentity(n int) []int32 {
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return idx
+}
+
+// kValidBits returns the validity bitmap and offset of arr, or nil when arr
+// has no nulls.
+func kValidBits(arr arrow.Array) ([]byte, int) {
+	if arr.NullN() == 0 {
+		return nil, 0
+	}
+	return arr.NullBitmapBytes(), arr.Data().Offset()
+}
+
+// kIsValid reads bit i (+offset) of a validity bitmap; a nil bitmap means valid.
+func kIsValid(bits []byte, off, i int) bool {
+	if bits == nil {
+		return true
+	}
+	j := off + i
+	return bits[j>>3]&(1<<(uint(j)&7)) != 0
+}
+
+// kB2i converts a bool to 0 or 1; the compiler turns it into a SETcc, which
+// keeps the selection loops free of unpredictable branches.
+func kB2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// kIntLike reports whether values of t are stored as integers that order
+// like the values: int64, date, timestamp (and bool, as 0 and 1).
+func kIntLike(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT64, arrow.DATE32, arrow.TIMESTAMP, arrow.BOOL:
+		return true
+	}
+	return false
+}
+
+// kInt64At returns value i of an int-like array as int64.
+func kInt64At(arr arrow.Array, i int) int64 {
+	switch a := arr.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Date32:
+		return int64(a.Value(i))
+	case *array.Timestamp:
+		return int64(a.Value(i))
+	case *array.Boolean:
+		if a.Value(i) {
+			return 1
+		}
+		return 0
+	}
+	panic(fmt.Sprintf("kInt64At: %s is not int-like", arr.DataType()))
+}
+
+// kBuildInt64Like builds an array of type dt (int64, date, timestamp or
+// bool) from int64 values; valid[i] false gives a null (valid nil: none).
+func kBuildInt64Like(alloc memory.Allocator, dt arrow.DataType, vals []int64, valid []bool) arrow.Array {
+	isValid := func(i int) bool { return valid == nil || valid[i] }
+	switch dt.ID() {
+	case arrow.INT64:
+		b := array.NewInt64Builder(alloc)
+		defer b.Release()
+		b.Reserve(len(vals))
+		for i, v := range vals {
+			if isValid(i) {
+				b.UnsafeAppend(v)
+			} else {
+				b.UnsafeAppendBoolToBitmap(false)
+			}
+		}
+		return b.NewArray()
+	case arrow.DATE32:
+		b := array.NewDate32Builder(alloc)
+		defer b.Release()
+		b.Reserve(len(vals))
+		for i, v := range vals {
+			if isValid(i) {
+				b.UnsafeAppend(arrow.Date32(v))
+			} else {
+				b.UnsafeAppendBoolToBitmap(false)
+			}
+		}
+		return b.NewArray()
+	case arrow.TIMESTAMP:
+		b := array.NewTimestampBuilder(alloc, dt.(*arrow.TimestampType))
+		defer b.Release()
+		b.Reserve(len(vals))
+		for i, v := range vals {
+			if isValid(i) {
+				b.UnsafeAppend(arrow.Timestamp(v))
+			} else {
+				b.UnsafeAppendBoolToBitmap(false)
+			}
+		}
+		return b.NewArray()
+	case arrow.BOOL:
+		b := array.NewBooleanBuilder(alloc)
+		defer b.Release()
+		b.Reserve(len(vals))
+		for i, v := range vals {
+			if isValid(i) {
+				b.UnsafeAppend(v != 0)
+			} else {
+				b.UnsafeAppendBoolToBitmap(false)
+			}
+		}
+		return b.NewArray()
+	}
+	panic(fmt.Sprintf("kBuildInt64Like: %s is not int-like", dt))
+}
+
+// kBuildFloat64 builds a float64 array; valid nil means no nulls.
+func kBuildFloat64(alloc memory.Allocator, vals []float64, valid []bool) arrow.Array {
+	b := array.NewFloat64Builder(alloc)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return b.NewArray()
+}
+
+// kBuildString builds a string array; valid nil means no nulls.
+func kBuildString(alloc memory.Allocator, vals []string, valid []bool) arrow.Array {
+	b := array.NewStringBuilder(alloc)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return b.NewArray()
+}
+
+// kFloatKey normalises a float for hashing and ordering: -0 becomes 0 (they
+// are equal), and ok is false for NaN, which the stages treat as null, as
+// pandas does.
+func kFloatKey(v float64) (float64, bool) {
+	if v != v {
+		return 0, false
+	}
+	if v == 0 {
+		return 0, true
+	}
+	return v, true
+}
+
+// kTypeList formats the names of data types for messages.
+func kTypeName(t arrow.DataType) string { return openstage.TypeName(t) }

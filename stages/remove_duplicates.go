@@ -1,0 +1,254 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/open-stage/openstage"
+)
+
+// RemoveDuplicates keeps one row per distinct key (DataStage's Remove
+// Duplicates stage; pandas' drop_duplicates).
+//
+// Without sort_by and with keep: first (the default) it streams: it keeps a
+// set of the keys seen so far (one entry per distinct key) and passes on the
+// first row of each key as batches arrive, in input order. keep: last
+// without sort_by must hold the whole input, since a later row may replace
+// an earlier one; it sends the last row of each key in input order (as
+// pandas' drop_duplicates(keep='last')).
+//
+// With sort_by it is df.sort_values(sort_by, ascending).drop_duplicates(key,
+// keep): the rows are sorted stably by sort_by (nulls last; ties keep input
+// order), the first (or last) row of each key in that order is kept, and the
+// output is in sort order. It holds the whole input in memory.
+//
+// Nulls in a key equal each other, as in pandas: all rows whose key is null
+// are one key. Float NaN counts as null.
+type RemoveDuplicates struct {
+	Key       openstage.Strings `param:"key" required:"true" doc:"Column or list of columns whose values identify duplicates."`
+	SortBy    openstage.Strings `param:"sort_by" doc:"Column or list of columns to sort by before choosing the first or last row of each key; the output is then in this order."`
+	Ascending Bools             `param:"ascending" doc:"Direction of sort_by: one bool for every column or one per column (default true)."`
+	Keep      string            `param:"keep" default:"first" enum:"first,last" doc:"Which row of each key to keep: first or last (in sort_by order, or input order without sort_by)."`
+
+	keyCols []int
+	sortBy  []kSortColRef
+	last    bool
+}
+
+// Bools is a parameter that is one bool or a list of them.
+type Bools []bool
+
+// DecodeParam implements openstage.ParamDecoder.
+func (b *Bools) DecodeParam(v any) error {
+	switch x := v.(type) {
+	case bool:
+		*b = Bools{x}
+		return nil
+	case []any:
+		out := make(Bools, len(x))
+		for i, item := range x {
+			v, ok := item.(bool)
+			if !ok {
+				return fmt.Errorf("item %d must be true or false, got %s", i+1, sortKind(item))
+			}
+			out[i] = v
+		}
+		*b = out
+		return nil
+	}
+	return fmt.Errorf("must be true or false, or a list of them, got %s", sortKind(v))
+}
+
+// ParamType implements openstage.ParamTyper.
+func (Bools) ParamType() string { return "bool or list of bool" }
+
+func init() {
+	openstage.Register(openstage.Spec{
+		Type:    "RemoveDuplicates",
+		Layer:   openstage.Transformation,
+		Summary: "Keeps the first (or last) row of each distinct key, optionally after sorting by other columns.",
+		Doc: `key names the column(s) that identify duplicates. Nulls in a key equal each
+other (as pandas' drop_duplicates); float NaN counts as null.
+
+Without sort_by, keep: first streams: one entry per distinct key is kept in
+memory and the first row of each key is sent as batches arrive, in input
+order. keep: last without sort_by holds the whole input and sends the last
+row of each key, in input order.
+
+With sort_by (and ascending: a bool or one per column, default true) the
+stage is pandas' df.sort_values(sort_by, ascending).drop_duplicates(key,
+keep): a stable sort (nulls last, ties in input order), then the first or
+last row of each key in that order; the output is in sort order. It holds the
+whole input in memory.`,
+		Example: `- name: latest_order_per_user
+  type: RemoveDuplicates
+  key: user_id
+  sort_by: order_date
+  ascending: false
+  keep: first`,
+		New: func() any { return &RemoveDuplicates{} },
+	})
+}
+
+// NewRemoveDuplicates returns a RemoveDuplicates stage. sortBy may be nil;
+// ascending applies to every sort_by column; keep is "first" or "last".
+//
+//	stages.NewRemoveDuplicates("latest", []string{"user_id"}, []string{"order_date"}, false, "first")
+func NewRemoveDuplicates(name string, key, sortBy []string, ascending bool, keep string) *openstage.Stage {
+	return openstage.New(name, func(r *RemoveDuplicates) {
+		r.Key, r.SortBy, r.Keep = key, sortBy, keep
+		if len(sortBy) > 0 {
+			r.Ascending = Bools{ascending}
+		}
+	})
+}
+
+// Connectivity implements the optional connectivity interface: one input, one output.
+func (r *RemoveDuplicates) Connectivity() openstage.Connectivity { return openstage.OneToOne }
+
+// Plan checks the key and sort columns.
+func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
+	in := p.InputSchema()
+	if len(r.Key) == 0 {
+		return errors.New("key is required: name the column(s) that identify duplicates")
+	}
+	switch r.Keep {
+	case "", "first":
+		r.last = false
+	case "last":
+		r.last = true
+	default:
+		return fmt.Errorf("keep must be first or last, got %q", r.Keep)
+	}
+	r.keyCols = r.keyCols[:0]
+	for _, k := range r.Key {
+		idx, err := openstage.FieldIndex(in, k)
+		if err != nil {
+			return err
+		}
+		if _, ok := kKeyKindOf(in.Field(idx).Type); !ok {
+			return fmt.Errorf("cannot use column '%s' of type %s as a key", k, in.Field(idx).Type)
+		}
+		r.keyCols = append(r.keyCols, idx)
+	}
+	r.sortBy = nil
+	switch {
+	case len(r.SortBy) == 0 && len(r.Ascending) > 0:
+		return errors.New("ascending applies to sort_by, which is not set")
+	case len(r.Ascending) > 1 && len(r.Ascending) != len(r.SortBy):
+		return fmt.Errorf("ascending has %d values but sort_by has %d columns; give one value or one per column", len(r.Ascending), len(r.SortBy))
+	}
+	if len(r.SortBy) > 0 {
+		keys := make([]SortKey, len(r.SortBy))
+		for i, c := range r.SortBy {
+			keys[i] = SortKey{Field: c}
+			switch {
+			case len(r.Ascending) == 1:
+				keys[i].Descending = !r.Ascending[0]
+			case len(r.Ascending) > 1:
+				keys[i].Descending = !r.Ascending[i]
+			}
+		}
+		cols, err := sortPlanKeys(in, keys, "sort by")
+		if err != nil {
+			return err
+		}
+		r.sortBy = cols
+	}
+	p.SetOutputs(in)
+	return nil
+}
+
+// Process streams (keep first, no sort_by) or gathers the input.
+func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	if len(r.sortBy) == 0 && !r.last {
+		return r.stream(ctx, in, out)
+	}
+	g, err := kGather(ctx, in, out.Allocator())
+	if err != nil {
+		return err
+	}
+	defer g.Release()
+	if g.rec == nil {
+		return nil
+	}
+	n := int(g.rec.NumRows())
+	grouper := kNewGrouper(g.rec.Schema(), r.keyCols, false)
+	gids := grouper.ids(g.rec, nil)
+	order := kIdentity(n)
+	if len(r.sortBy) > 0 {
+		order = kSortIndex(sortColsOf(g.rec, r.sortBy), n, false)
+	}
+	kept := make([]int32, 0, grouper.groups())
+	if r.last {
+		lastPos := make([]int32, grouper.groups())
+		for pos, row := range order {
+			lastPos[gids[row]] = int32(pos)
+		}
+		for pos, row := range order {
+			if lastPos[gids[row]] == int32(pos) {
+				kept = append(kept, row)
+			}
+		}
+	} else {
+		seen := make([]bool, grouper.groups())
+		for _, row := range order {
+			if !seen[gids[row]] {
+				seen[gids[row]] = true
+				kept = append(kept, row)
+			}
+		}
+	}
+	return kSendPermuted(ctx, out, g.rec, kept)
+}
+
+// stream keeps the first row of each key as batches arrive. Group ids are
+// given in order of first appearance, so a row is the first of its key
+// exactly when its id is the next unused one.
+func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	var grouper *kGrouper
+	var gids, sel []int32
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec := dp.Batch
+		if grouper == nil {
+			grouper = kNewGrouper(rec.Schema(), r.keyCols, false)
+		}
+		next := int32(grouper.groups())
+		gids = grouper.ids(rec, gids)
+		sel = sel[:0]
+		for i, id := range gids {
+			if id == next {
+				sel = append(sel, int32(i))
+				next++
+			}
+		}
+		var res arrow.RecordBatch
+		switch len(sel) {
+		case 0:
+		case len(gids):
+			res = rec
+			res.Retain()
+		default:
+			res = kTake(out.Allocator(), rec, sel)
+		}
+		rec.Release()
+		if res != nil {
+			err = out.Send(ctx, res)
+			res.Release()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}

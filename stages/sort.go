@@ -1,0 +1,247 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/open-stage/openstage"
+)
+
+// Sort orders all its input by one or more columns (DataStage's Sort stage).
+//
+// Each key is ascending unless it says otherwise. Numbers, dates and
+// timestamps order by value; strings bytewise in UTF-8 byte order (as
+// SQLite's BINARY collation and pandas); false before true. Nulls (and float
+// NaN) go last by default (pandas' na_position='last'), or first with
+// nulls: first, whatever the direction of each key. The sort is stable: rows
+// with equal keys keep their input order.
+//
+// Sort is a blocking stage: it holds its whole input in memory (as one
+// concatenated record batch plus a 4-byte index per row, about twice the
+// input while the batches are being concatenated), sorts the index, then
+// sends the rows in batches of 65,536.
+type Sort struct {
+	Keys  SortKeys `param:"keys" required:"true" doc:"Columns to sort by: a column name, or a list of names or of {field, ascending} (ascending defaults to true)."`
+	Nulls string   `param:"nulls" default:"last" enum:"first,last" doc:"Where nulls go: first or last (the default), whatever each key's direction."`
+
+	cols []kSortColRef
+}
+
+// kSortColRef is a planned sort key: column index and direction.
+type kSortColRef struct {
+	col  int
+	desc bool
+}
+
+// SortKey is one key of a Sort: a column and its direction.
+type SortKey struct {
+	Field      string
+	Descending bool
+}
+
+// Asc returns an ascending sort key.
+func Asc(field string) SortKey { return SortKey{Field: field} }
+
+// Desc returns a descending sort key.
+func Desc(field string) SortKey { return SortKey{Field: field, Descending: true} }
+
+// SortKeys is the keys parameter of Sort: a column name, or a list whose
+// items are column names or mappings {field: name, ascending: false}.
+type SortKeys []SortKey
+
+// DecodeParam implements openstage.ParamDecoder.
+func (k *SortKeys) DecodeParam(v any) error {
+	switch x := v.(type) {
+	case string:
+		*k = SortKeys{{Field: x}}
+		return nil
+	case []any:
+		out := make(SortKeys, len(x))
+		for i, item := range x {
+			key, err := sortDecodeKey(item)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", i+1, err)
+			}
+			out[i] = key
+		}
+		*k = out
+		return nil
+	}
+	return fmt.Errorf("must be a column name or a list of column names or {field, ascending}, got %s", sortKind(v))
+}
+
+func sortDecodeKey(item any) (SortKey, error) {
+	switch x := item.(type) {
+	case string:
+		return SortKey{Field: x}, nil
+	case map[string]any:
+		var key SortKey
+		for name, val := range x {
+			switch name {
+			case "field":
+				s, ok := val.(string)
+				if !ok || s == "" {
+					return key, fmt.Errorf("field must be a column name, got %s", sortKind(val))
+				}
+				key.Field = s
+			case "ascending":
+				b, ok := val.(bool)
+				if !ok {
+					return key, fmt.Errorf("ascending must be true or false, got %s", sortKind(val))
+				}
+				key.Descending = !b
+			default:
+				return key, fmt.Errorf("unknown key '%s'; a sort key has field and ascending", name)
+			}
+		}
+		if key.Field == "" {
+			return key, errors.New("missing field")
+		}
+		return key, nil
+	}
+	return SortKey{}, fmt.Errorf("must be a column name or {field, ascending}, got %s", sortKind(item))
+}
+
+// sortKind names the YAML kind of v for messages.
+func sortKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a bool"
+	case int, int64:
+		return "an integer"
+	case float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ParamType implements openstage.ParamTyper.
+func (SortKeys) ParamType() string {
+	return "column name, or list of column names or {field, ascending}"
+}
+
+func init() {
+	openstage.Register(openstage.Spec{
+		Type:    "Sort",
+		Layer:   openstage.Transformation,
+		Summary: "Sorts all rows by one or more columns, ascending or descending, stable, nulls last (or first).",
+		Doc: `keys lists the columns to sort by, most significant first; each is a column
+name (ascending) or {field: name, ascending: false}.
+
+Numbers, dates and timestamps order by value; strings bytewise in UTF-8 byte
+order (SQLite's BINARY collation, pandas); false before true. Nulls and float
+NaN go last by default, or first with nulls: first, regardless of each key's
+direction. The sort is stable: rows with equal keys keep their input order.
+
+Sort holds its whole input in memory (about twice its size while batches are
+concatenated) and sends the sorted rows in batches of 65,536 once its input
+has ended.`,
+		Example: `- name: by_country_then_amount
+  type: Sort
+  keys:
+    - country
+    - {field: amount, ascending: false}
+  nulls: last`,
+		New: func() any { return &Sort{} },
+	})
+}
+
+// NewSort returns a Sort stage: NewSort("ranked", stages.Asc("country"), stages.Desc("amount")).
+func NewSort(name string, keys ...SortKey) *openstage.Stage {
+	return openstage.New(name, func(s *Sort) { s.Keys = keys })
+}
+
+// Connectivity implements the optional connectivity interface: one input, one output.
+func (s *Sort) Connectivity() openstage.Connectivity { return openstage.OneToOne }
+
+// Plan checks the keys against the input schema.
+func (s *Sort) Plan(_ context.Context, p *openstage.Plan) error {
+	in := p.InputSchema()
+	if len(s.Keys) == 0 {
+		return errors.New("keys is required: list the columns to sort by")
+	}
+	if _, err := sortNullsFirst(s.Nulls); err != nil {
+		return err
+	}
+	cols, err := sortPlanKeys(in, s.Keys, "sort by")
+	if err != nil {
+		return err
+	}
+	s.cols = cols
+	p.SetOutputs(in)
+	return nil
+}
+
+// sortNullsFirst reads the nulls parameter ("" means last).
+func sortNullsFirst(v string) (bool, error) {
+	switch v {
+	case "", "last":
+		return false, nil
+	case "first":
+		return true, nil
+	}
+	return false, fmt.Errorf("nulls must be first or last, got %q", v)
+}
+
+// sortPlanKeys resolves sort keys against a schema.
+func sortPlanKeys(s *arrow.Schema, keys []SortKey, verb string) ([]kSortColRef, error) {
+	cols := make([]kSortColRef, len(keys))
+	for i, k := range keys {
+		idx, err := openstage.FieldIndex(s, k.Field)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := kKeyKindOf(s.Field(idx).Type); !ok {
+			return nil, fmt.Errorf("cannot %s column '%s' of type %s", verb, k.Field, s.Field(idx).Type)
+		}
+		cols[i] = kSortColRef{col: idx, desc: k.Descending}
+	}
+	return cols, nil
+}
+
+func sortColsOf(rec arrow.RecordBatch, refs []kSortColRef) []kSortCol {
+	cols := make([]kSortCol, len(refs))
+	for i, r := range refs {
+		cols[i] = kSortCol{arr: rec.Column(r.col), desc: r.desc}
+	}
+	return cols
+}
+
+// Process gathers the input, sorts it and sends it.
+func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	nullsFirst, _ := sortNullsFirst(s.Nulls)
+	g, err := kGather(ctx, in, out.Allocator())
+	if err != nil {
+		return err
+	}
+	defer g.Release()
+	if g.rec == nil {
+		return nil
+	}
+	idx := kSortIndex(sortColsOf(g.rec, s.cols), int(g.rec.NumRows()), nullsFirst)
+	return kSendPermuted(ctx, out, g.rec, idx)
+}
+
+// String describes the keys, for messages and logs.
+func (k SortKeys) String() string {
+	parts := make([]string, len(k))
+	for i, key := range k {
+		parts[i] = key.Field
+		if key.Descending {
+			parts[i] += " desc"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
