@@ -35,7 +35,10 @@ func (r *repeat) Pump(ctx context.Context, out *openstage.Outputs) error {
 // pass forwards batches.
 type pass struct{}
 
-func (pass) Plan(_ context.Context, p *openstage.Plan) error { p.SetOutputs(p.InputSchema()); return nil }
+func (pass) Plan(_ context.Context, p *openstage.Plan) error {
+	p.SetOutputs(p.InputSchema())
+	return nil
+}
 func (pass) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	for {
 		dp, err := in.Recv(ctx)
