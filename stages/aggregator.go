@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
 )
@@ -38,9 +38,21 @@ import (
 // sorted by the keys, ascending, nulls last.
 //
 // Memory: one entry per group, except median, which keeps every value of
-// each group, and nunique, which keeps each group's distinct values. Sums
-// and means use compensated summation; results agree with pandas and SQLite
-// to about 1e-15 relative on ordinary data.
+// each group, and nunique, which keeps each group's distinct values. When
+// the estimated size of the groups passes the stage's memory budget (the
+// job's MemoryLimit shared among the stages that accumulate), the groups
+// held so far stay in memory and keep being updated, while the rows of any
+// new key are written to temporary Arrow IPC files partitioned by a hash of
+// the key; each partition is then aggregated on its own (partitioned again if
+// it is itself too large, up to three levels) and the groups are sent in key
+// order through an external sort. A group's rows are all in memory or all in
+// one partition, in input order, so every function stays exact and the
+// output is the same as in memory. Not bounded: median and nunique of the
+// groups already held when spilling starts keep growing, and a global
+// aggregate (no key) or a single huge group is never split. The counters
+// spilled_rows, spill_partitions and spill_runs report spilling. Sums and
+// means use compensated summation; results agree with pandas and SQLite to
+// about 1e-15 relative on ordinary data.
 type Aggregator struct {
 	Key          openstage.Strings `param:"key" doc:"Column or list of columns to group by (omit to aggregate the whole input into one row)."`
 	AggFieldName string            `param:"agg_field_name" doc:"Seed form: name of the output column (default: field_to_agg + '_' + agg_type, or count)."`
@@ -52,7 +64,15 @@ type Aggregator struct {
 	keyCols []int
 	specs   []aggSpec
 	schema  *arrow.Schema
+	budget  int64
+	tempDir string
 }
+
+var _ openstage.Accumulator = (*Aggregator)(nil)
+
+// Accumulates implements openstage.Accumulator: the Aggregator holds one
+// entry per group (and median's values, nunique's distinct values).
+func (a *Aggregator) Accumulates() bool { return true }
 
 // Aggregation is one aggregate of the multi form.
 type Aggregation struct {
@@ -98,8 +118,13 @@ drops them). The output is sorted by the keys, ascending, nulls last, and has
 the key columns then the aggregates.
 
 Memory is one entry per group, except median (every value of each group) and
-nunique (each group's distinct values). Float sums and means use compensated
-summation, std/var Welford's algorithm.`,
+nunique (each group's distinct values). Past the stage's memory budget (the
+job's memory limit shared among the stages that hold data), the groups held
+so far stay in memory and the rows of new keys go to temporary files,
+partitioned by a hash of the key, which are aggregated one at a time; the
+output is the same, in key order. median and nunique of the groups held when
+spilling starts, and a global aggregate, still grow in memory. Float sums
+and means use compensated summation, std/var Welford's algorithm.`,
 		Example: `- name: sum_by_user
   type: Aggregator
   key: user_id
@@ -200,6 +225,7 @@ func (a *Aggregator) Plan(_ context.Context, p *openstage.Plan) error {
 		fields = append(fields, arrow.Field{Name: spec.name, Type: spec.out, Nullable: true})
 	}
 	a.schema = arrow.NewSchema(fields, nil)
+	a.budget, a.tempDir = p.MemoryBudget(), p.TempDir()
 	p.SetOutputs(a.schema)
 	return nil
 }
@@ -285,61 +311,67 @@ func (s aggSpec) newState() kAgg {
 }
 
 // Process aggregates the whole input, then sends the groups sorted by key.
+// Past the memory budget it spills (see aggregate).
 func (a *Aggregator) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
-	var grouper *kGrouper
-	states := make([]kAgg, len(a.specs))
-	for i, s := range a.specs {
-		states[i] = s.newState()
-	}
-	var gids []int32
-	for {
+	next := func() (arrow.RecordBatch, error) {
 		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
 		if err != nil {
+			return nil, err
+		}
+		return dp.Batch, nil
+	}
+	results := &spillSorter{budget: a.budget, dir: a.tempDir, alloc: out.Allocator(), keys: a.outKeys()}
+	defer results.release()
+	res, err := a.aggregate(ctx, next, 0, out, 0, results)
+	if err != nil {
+		return err
+	}
+	if res.rec != nil { // not spilled
+		defer res.rec.Release()
+		return kSendPermuted(ctx, out, res.rec, res.idx)
+	}
+	if !results.spilledAny() {
+		rec, err := results.takeHeld()
+		if err != nil || rec == nil {
 			return err
 		}
-		rec := dp.Batch
-		if grouper == nil {
-			grouper = kNewGrouper(rec.Schema(), a.keyCols, true)
-		}
-		gids = grouper.ids(rec, gids)
-		for i, s := range a.specs {
-			var col arrow.Array
-			if s.col >= 0 {
-				col = rec.Column(s.col)
-			}
-			if err := states[i].update(col, gids, grouper.groups()); err != nil {
-				rec.Release()
-				return err
-			}
-		}
-		rec.Release()
+		defer rec.Release()
+		return kSendPermuted(ctx, out, rec, kSortIndex(sortColsOf(rec, results.keys), int(rec.NumRows()), false))
 	}
+	err = results.merge(ctx, func(rec arrow.RecordBatch) error {
+		defer rec.Release()
+		return out.Send(ctx, rec)
+	})
+	out.Count("spill_runs", int64(len(results.runs)))
+	return err
+}
+
+// result builds the groups of grouper (nil when no batch came) as one
+// batch, with the permutation that sorts it by key; rec is nil for a keyed
+// aggregate without input.
+func (a *Aggregator) result(grouper *kGrouper, states []kAgg, alloc memory.Allocator) aggResult {
 	ng := 0
 	var keyArrs []arrow.Array
 	if grouper != nil {
 		ng = grouper.groups()
-		keyArrs = grouper.keyArrays(out.Allocator())
+		keyArrs = grouper.keyArrays(alloc)
 	}
 	if len(a.keyCols) == 0 {
 		ng = 1 // a global aggregate has one row, even over no input
 	} else if grouper == nil {
-		return nil
+		return aggResult{}
 	}
 	cols := append([]arrow.Array{}, keyArrs...)
 	for _, st := range states {
-		cols = append(cols, st.result(out.Allocator(), ng))
+		cols = append(cols, st.result(alloc, ng))
 	}
 	rec := array.NewRecordBatch(a.schema, cols, int64(ng))
 	for _, c := range cols {
 		c.Release()
 	}
-	defer rec.Release()
 	sortCols := make([]kSortCol, len(a.keyCols))
 	for i := range sortCols {
 		sortCols[i] = kSortCol{arr: rec.Column(i)}
 	}
-	return kSendPermuted(ctx, out, rec, kSortIndex(sortCols, ng, false))
+	return aggResult{rec: rec, idx: kSortIndex(sortCols, ng, false)}
 }

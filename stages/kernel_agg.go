@@ -257,7 +257,17 @@ func (a *kAggVar) result(alloc memory.Allocator, ng int) arrow.Array {
 
 // ---- median: keeps every value of every group ----
 
-type kAggMedian struct{ vals [][]float64 }
+type kAggMedian struct {
+	vals [][]float64
+	n    int64 // values held
+}
+
+// kAggSizer is implemented by the aggregates that hold per-row data.
+type kAggSizer interface {
+	heldBytes() int64
+}
+
+func (a *kAggMedian) heldBytes() int64 { return 8*a.n + 24*int64(len(a.vals)) }
 
 func (a *kAggMedian) update(arr arrow.Array, gids []int32, ng int) error {
 	a.vals = kGrow(a.vals, ng)
@@ -276,6 +286,7 @@ func (a *kAggMedian) update(arr arrow.Array, gids []int32, ng int) error {
 			x = float64(ints[i])
 		}
 		a.vals[g] = append(a.vals[g], x)
+		a.n++
 	}
 	return nil
 }
@@ -409,11 +420,14 @@ type kNuStr struct {
 }
 
 type kAggNunique struct {
-	kind kKeyKind
-	n    []int64
-	ints map[kNuInt]struct{}
-	strs map[kNuStr]struct{}
+	kind  kKeyKind
+	n     []int64
+	ints  map[kNuInt]struct{}
+	strs  map[kNuStr]struct{}
+	bytes int64 // estimate of the maps
 }
+
+func (a *kAggNunique) heldBytes() int64 { return a.bytes }
 
 func (a *kAggNunique) update(arr arrow.Array, gids []int32, ng int) error {
 	a.n = kGrow(a.n, ng)
@@ -433,6 +447,7 @@ func (a *kAggNunique) update(arr arrow.Array, gids []int32, ng int) error {
 				k.s = strings.Clone(k.s)
 				a.strs[k] = struct{}{}
 				a.n[g]++
+				a.bytes += 48 + int64(len(k.s))
 			}
 		}
 	default:
@@ -458,6 +473,7 @@ func (a *kAggNunique) update(arr arrow.Array, gids []int32, ng int) error {
 			if _, ok := a.ints[k]; !ok {
 				a.ints[k] = struct{}{}
 				a.n[g]++
+				a.bytes += 32
 			}
 		}
 	}

@@ -54,6 +54,7 @@ type kKeyValues struct {
 	floats []float64
 	strs   []string
 	valid  []bool
+	bytes  int64 // of the strings
 }
 
 func (k *kKeyValues) appendNull() {
@@ -77,7 +78,9 @@ func (k *kKeyValues) appendFrom(arr arrow.Array, i int) {
 		v, _ := kFloatKey(arr.(*array.Float64).Value(i))
 		k.floats = append(k.floats, v)
 	case kKeyString:
-		k.strs = append(k.strs, strings.Clone(arr.(*array.String).Value(i)))
+		v := strings.Clone(arr.(*array.String).Value(i))
+		k.strs = append(k.strs, v)
+		k.bytes += int64(len(v))
 	}
 	k.valid = append(k.valid, true)
 }
@@ -98,6 +101,9 @@ type kGrouper struct {
 	kinds []kKeyKind
 	store bool // keep each group's key values (Aggregator); RemoveDuplicates does not
 	n     int32
+	// frozen: no new groups; a row of an unknown key gets id -1 (the
+	// Aggregator past its memory budget, which spills those rows).
+	frozen bool
 
 	ints   map[int64]int32
 	floats map[float64]int32
@@ -146,6 +152,9 @@ func (g *kGrouper) groups() int { return int(g.n) }
 
 // newGroup creates a group whose key values are those of row i of rec.
 func (g *kGrouper) newGroup(rec arrow.RecordBatch, i int) int32 {
+	if g.frozen {
+		return -1
+	}
 	id := g.n
 	g.n++
 	if g.store {
@@ -238,7 +247,9 @@ func kGroupInts[T ~int32 | ~int64](g *kGrouper, rec arrow.RecordBatch, vals []T,
 		id, ok := g.ints[v]
 		if !ok {
 			id = g.newGroup(rec, i)
-			g.ints[v] = id
+			if id >= 0 {
+				g.ints[v] = id
+			}
 		}
 		gids[i] = id
 		last, lastID = v, id
@@ -300,7 +311,9 @@ func (g *kGrouper) idsFloat(rec arrow.RecordBatch, a *array.Float64, gids []int3
 		id, found := g.floats[v]
 		if !found {
 			id = g.newGroup(rec, i)
-			g.floats[v] = id
+			if id >= 0 {
+				g.floats[v] = id
+			}
 		}
 		gids[i] = id
 	}
@@ -317,7 +330,9 @@ func (g *kGrouper) idsString(rec arrow.RecordBatch, a *array.String, gids []int3
 		id, ok := g.strs[s]
 		if !ok {
 			id = g.newGroup(rec, i)
-			g.strs[strings.Clone(s)] = id
+			if id >= 0 {
+				g.strs[strings.Clone(s)] = id
+			}
 		}
 		gids[i] = id
 	}
@@ -384,10 +399,25 @@ func (g *kGrouper) idsMulti(rec arrow.RecordBatch, gids []int32) {
 		id, ok := g.multi[string(buf)] // no allocation for the lookup
 		if !ok {
 			id = g.newGroup(rec, i)
-			g.multi[string(buf)] = id
+			if id >= 0 {
+				g.multi[string(buf)] = id
+			}
 		}
 		gids[i] = id
 	}
+}
+
+// heldBytes estimates the memory of the groups: hash table entries and key
+// values.
+func (g *kGrouper) heldBytes() int64 {
+	n := int64(g.n) * int64(48+16*len(g.cols))
+	for _, k := range g.keys {
+		n += 2 * k.bytes // the key values and the map's copy
+	}
+	if g.multi != nil {
+		n += int64(g.n) * int64(len(g.buf))
+	}
+	return n + int64(len(g.dense))*4
 }
 
 // keyArrays returns the key columns of the groups, in group id order.

@@ -24,7 +24,17 @@ import (
 // With sort_by it is df.sort_values(sort_by, ascending).drop_duplicates(key,
 // keep): the rows are sorted stably by sort_by (nulls last; ties keep input
 // order), the first (or last) row of each key in that order is kept, and the
-// output is in sort order. It holds the whole input in memory.
+// output is in sort order.
+//
+// Memory: with sort_by or keep: last the input is held in memory while it
+// fits the stage's memory budget (the job's MemoryLimit shared among the
+// stages that accumulate). Past it, the stage spills to temporary Arrow IPC
+// files: an external sort by (key, sort_by, input position) puts the rows of
+// each key together, the first (or last) of each is kept, and the kept rows
+// are sorted again (spilling too) by (sort_by, input position); the output,
+// order included, is the same as in memory. The counters spilled_rows and
+// spill_runs report it. Streaming keep: first holds one entry per distinct
+// key, which is not spilled.
 //
 // Nulls in a key equal each other, as in pandas: all rows whose key is null
 // are one key. Float NaN counts as null.
@@ -37,7 +47,16 @@ type RemoveDuplicates struct {
 	keyCols []int
 	sortBy  []kSortColRef
 	last    bool
+	budget  int64
+	tempDir string
+	ncols   int
 }
+
+var _ openstage.Accumulator = (*RemoveDuplicates)(nil)
+
+// Accumulates implements openstage.Accumulator: RemoveDuplicates holds its
+// input (sort_by or keep: last) or the set of keys seen (streaming).
+func (r *RemoveDuplicates) Accumulates() bool { return true }
 
 // Bools is a parameter that is one bool or a list of them.
 type Bools []bool
@@ -82,8 +101,15 @@ row of each key, in input order.
 With sort_by (and ascending: a bool or one per column, default true) the
 stage is pandas' df.sort_values(sort_by, ascending).drop_duplicates(key,
 keep): a stable sort (nulls last, ties in input order), then the first or
-last row of each key in that order; the output is in sort order. It holds the
-whole input in memory.`,
+last row of each key in that order; the output is in sort order.
+
+With sort_by or keep: last the input is held in memory within the stage's
+memory budget (the job's memory limit shared among the stages that hold
+data); past it, the stage sorts it through temporary files (by key, then
+sort_by, then input position), keeps one row per key and sorts the kept rows
+back into the documented order: the output is the same, order included. The
+counters spilled_rows and spill_runs report it. The key set of streaming
+keep: first (one entry per distinct key) is not spilled.`,
 		Example: `- name: latest_order_per_user
   type: RemoveDuplicates
   key: user_id
@@ -159,29 +185,45 @@ func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 		}
 		r.sortBy = cols
 	}
+	r.budget, r.tempDir, r.ncols = p.MemoryBudget(), p.TempDir(), in.NumFields()
 	p.SetOutputs(in)
 	return nil
 }
 
-// Process streams (keep first, no sort_by) or gathers the input.
+// Process streams (keep first, no sort_by) or gathers the input; past the
+// memory budget the gathering spills (see dedupSpilled).
 func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	if len(r.sortBy) == 0 && !r.last {
 		return r.stream(ctx, in, out)
 	}
-	g, err := kGather(ctx, in, out.Allocator())
-	if err != nil {
+	srt := r.sorter(out, true)
+	defer srt.release()
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := srt.add(dp.Batch); err != nil {
+			return err
+		}
+	}
+	if srt.spilledAny() {
+		return r.dedupSpilled(ctx, srt, out)
+	}
+	rec, err := srt.takeHeld()
+	if err != nil || rec == nil {
 		return err
 	}
-	defer g.Release()
-	if g.rec == nil {
-		return nil
-	}
-	n := int(g.rec.NumRows())
-	grouper := kNewGrouper(g.rec.Schema(), r.keyCols, false)
-	gids := grouper.ids(g.rec, nil)
+	defer rec.Release()
+	n := int(rec.NumRows())
+	grouper := kNewGrouper(rec.Schema(), r.keyCols, false)
+	gids := grouper.ids(rec, nil)
 	order := kIdentity(n)
 	if len(r.sortBy) > 0 {
-		order = kSortIndex(sortColsOf(g.rec, r.sortBy), n, false)
+		order = kSortIndex(sortColsOf(rec, r.sortBy), n, false)
 	}
 	kept := make([]int32, 0, grouper.groups())
 	if r.last {
@@ -203,7 +245,7 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 			}
 		}
 	}
-	return kSendPermuted(ctx, out, g.rec, kept)
+	return kSendPermuted(ctx, out, rec, kept)
 }
 
 // stream keeps the first row of each key as batches arrive. Group ids are

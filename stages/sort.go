@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,16 +21,29 @@ import (
 // nulls: first, whatever the direction of each key. The sort is stable: rows
 // with equal keys keep their input order.
 //
-// Sort is a blocking stage: it holds its whole input in memory (as one
-// concatenated record batch plus a 4-byte index per row, about twice the
-// input while the batches are being concatenated), sorts the index, then
-// sends the rows in batches of 65,536.
+// Sort is a blocking stage. While its input fits its memory budget (the
+// job's MemoryLimit shared among the stages that accumulate) it holds it in
+// memory (as one concatenated record batch plus a 4-byte index per row,
+// about twice the input while the batches are being concatenated), sorts the
+// index, then sends the rows in batches of 65,536. Past the budget it is an
+// external merge sort: each budget's worth of batches is sorted and written
+// to a temporary Arrow IPC file (a run), and the runs are merged at the end
+// of the input; the order, stability included, is the same. The counters
+// spilled_rows and spill_runs report it.
 type Sort struct {
 	Keys  SortKeys `param:"keys" required:"true" doc:"Columns to sort by: a column name, or a list of names or of {field, ascending} (ascending defaults to true)."`
 	Nulls string   `param:"nulls" default:"last" enum:"first,last" doc:"Where nulls go: first or last (the default), whatever each key's direction."`
 
-	cols []kSortColRef
+	cols    []kSortColRef
+	budget  int64
+	tempDir string
 }
+
+var _ openstage.Accumulator = (*Sort)(nil)
+
+// Accumulates implements openstage.Accumulator: Sort holds its input (up to
+// its memory budget, then spills sorted runs).
+func (s *Sort) Accumulates() bool { return true }
 
 // kSortColRef is a planned sort key: column index and direction.
 type kSortColRef struct {
@@ -145,9 +159,13 @@ order (SQLite's BINARY collation, pandas); false before true. Nulls and float
 NaN go last by default, or first with nulls: first, regardless of each key's
 direction. The sort is stable: rows with equal keys keep their input order.
 
-Sort holds its whole input in memory (about twice its size while batches are
-concatenated) and sends the sorted rows in batches of 65,536 once its input
-has ended.`,
+Sort sends the sorted rows in batches of 65,536 once its input has ended.
+Within its memory budget (the job's memory limit shared among the stages that
+hold data) it sorts in memory (about twice the input while batches are
+concatenated). Past it, it sorts each budget's worth of input into a run in a
+temporary file (in the job's temp dir) and merges the runs at the end, with
+the same order and stability; the counters spilled_rows and spill_runs say
+so.`,
 		Example: `- name: by_country_then_amount
   type: Sort
   keys:
@@ -180,6 +198,7 @@ func (s *Sort) Plan(_ context.Context, p *openstage.Plan) error {
 		return err
 	}
 	s.cols = cols
+	s.budget, s.tempDir = p.MemoryBudget(), p.TempDir()
 	p.SetOutputs(in)
 	return nil
 }
@@ -219,19 +238,40 @@ func sortColsOf(rec arrow.RecordBatch, refs []kSortColRef) []kSortCol {
 	return cols
 }
 
-// Process gathers the input, sorts it and sends it.
+// Process gathers the input, sorts it and sends it; past the memory budget
+// it sorts runs to spill files and merges them.
 func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	nullsFirst, _ := sortNullsFirst(s.Nulls)
-	g, err := kGather(ctx, in, out.Allocator())
-	if err != nil {
-		return err
+	srt := &spillSorter{budget: s.budget, dir: s.tempDir, alloc: out.Allocator(), keys: s.cols, nullsFirst: nullsFirst}
+	defer srt.release()
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := srt.add(dp.Batch); err != nil {
+			return err
+		}
 	}
-	defer g.Release()
-	if g.rec == nil {
-		return nil
+	if !srt.spilledAny() {
+		rec, err := srt.takeHeld()
+		if err != nil || rec == nil {
+			return err
+		}
+		defer rec.Release()
+		idx := kSortIndex(sortColsOf(rec, s.cols), int(rec.NumRows()), nullsFirst)
+		return kSendPermuted(ctx, out, rec, idx)
 	}
-	idx := kSortIndex(sortColsOf(g.rec, s.cols), int(g.rec.NumRows()), nullsFirst)
-	return kSendPermuted(ctx, out, g.rec, idx)
+	err := srt.merge(ctx, func(rec arrow.RecordBatch) error {
+		defer rec.Release()
+		return out.Send(ctx, rec)
+	})
+	out.Count("spilled_rows", srt.spilled)
+	out.Count("spill_runs", int64(len(srt.runs)))
+	return err
 }
 
 // String describes the keys, for messages and logs.
