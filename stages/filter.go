@@ -173,7 +173,7 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 	case 0:
 		return nil, nil
 	}
-	return kTake(f.alloc, rec, sel[:k]), nil
+	return openstage.Take(f.alloc, rec, sel[:k]), nil
 }
 
 // selectExpr evaluates the expression row by row.

@@ -43,7 +43,7 @@ func TestKTake(t *testing.T) {
 		if n == 0 {
 			idx = idx[:0]
 		}
-		got := kTake(mem, part, idx)
+		got := openstage.Take(mem, part, idx)
 		if !got.Schema().Equal(part.Schema()) || got.NumRows() != int64(len(idx)) {
 			t.Fatalf("slice %v: shape differs", sl)
 		}

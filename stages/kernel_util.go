@@ -126,7 +126,7 @@ func kSendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.Record
 		if identity {
 			chunk = rec.NewSlice(int64(start), int64(end))
 		} else {
-			chunk = kTake(out.Allocator(), rec, idx[start:end])
+			chunk = openstage.Take(out.Allocator(), rec, idx[start:end])
 		}
 		err := out.Send(ctx, chunk)
 		chunk.Release()

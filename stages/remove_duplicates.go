@@ -282,7 +282,7 @@ func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out
 			res = rec
 			res.Retain()
 		default:
-			res = kTake(out.Allocator(), rec, sel)
+			res = openstage.Take(out.Allocator(), rec, sel)
 		}
 		rec.Release()
 		if res != nil {

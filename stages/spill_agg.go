@@ -139,7 +139,7 @@ func (a *Aggregator) aggregate(ctx context.Context, next func() (arrow.RecordBat
 		case len(unknown) == 0:
 			err = update(rec, gids)
 		case len(known) > 0:
-			sub := kTake(alloc, rec, known)
+			sub := openstage.Take(alloc, rec, known)
 			err = update(sub, subg)
 			sub.Release()
 		}
@@ -151,7 +151,7 @@ func (a *Aggregator) aggregate(ctx context.Context, next func() (arrow.RecordBat
 		if err == nil && len(unknown) > 0 {
 			newRows := rec
 			if len(known) > 0 {
-				newRows = kTake(alloc, rec, unknown)
+				newRows = openstage.Take(alloc, rec, unknown)
 			} else {
 				newRows.Retain()
 			}

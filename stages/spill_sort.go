@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/spill"
 )
 
@@ -114,7 +115,7 @@ func (s *spillSorter) flushRun() error {
 		return err
 	}
 	for start := 0; start < n; start += kChunkRows {
-		chunk := kTake(s.alloc, rec, idx[start:min(start+kChunkRows, n)])
+		chunk := openstage.Take(s.alloc, rec, idx[start:min(start+kChunkRows, n)])
 		err := w.Write(chunk)
 		chunk.Release()
 		if err != nil {

@@ -624,19 +624,12 @@ func (t *Transformer) fail(r *trRejects, offset int64, i int, err error) error {
 	return nil
 }
 
-// batch builds the reject batch: the failing rows with an error column, as
-// openstage.Rejects does, but gathered with kTake, which also handles
-// sliced input batches.
+// batch builds the reject batch: the failing rows with an error column.
 func (r *trRejects) batch(alloc memory.Allocator, rec arrow.RecordBatch) arrow.RecordBatch {
 	if len(r.idx) == 0 {
 		return nil
 	}
-	taken := kTake(alloc, rec, r.idx)
-	defer taken.Release()
-	errs := kBuildString(alloc, r.msgs, nil)
-	defer errs.Release()
-	cols := append(append([]arrow.Array{}, taken.Columns()...), errs)
-	return array.NewRecordBatch(openstage.WithErrorColumn(rec.Schema()), cols, int64(len(r.idx)))
+	return openstage.Rejects(alloc, rec, r.idx, r.msgs)
 }
 
 // deriveBatch evaluates the derivations on every row of rec.
@@ -702,7 +695,7 @@ rows:
 			src.Retain()
 			cols[i] = src
 		} else {
-			cols[i] = kTakeArray(alloc, src, kept)
+			cols[i] = openstage.TakeArray(alloc, src, kept)
 		}
 	}
 	return array.NewRecordBatch(t.out, cols, int64(len(kept))), bad, nil
