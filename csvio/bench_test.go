@@ -1,0 +1,138 @@
+package csvio
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// benchRows gives ~57 MB of orders data.
+const benchRows = 1_000_000
+
+var (
+	benchOnce sync.Once
+	benchData []byte
+)
+
+func benchInput() []byte {
+	benchOnce.Do(func() { benchData = genOrders(benchRows, 1) })
+	return benchData
+}
+
+func BenchmarkReader(b *testing.B) {
+	data := benchInput()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := NewReader(bytes.NewReader(data), ordersSchema, ReadOptions{Header: true, Alloc: memory.NewGoAllocator()})
+		rows := int64(0)
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		r.Close()
+		if rows != benchRows {
+			b.Fatalf("rows = %d", rows)
+		}
+	}
+}
+
+// BenchmarkEncodingCSV parses the same bytes with encoding/csv (strings
+// only, no conversion) on one goroutine, for the ratio.
+func BenchmarkEncodingCSV(b *testing.B) {
+	data := benchInput()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cr := csv.NewReader(bytes.NewReader(data))
+		cr.ReuseRecord = true
+		rows := 0
+		for {
+			_, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows++
+		}
+		if rows != benchRows+1 {
+			b.Fatalf("rows = %d", rows)
+		}
+	}
+}
+
+func readBatches(tb testing.TB, data []byte) []arrow.RecordBatch {
+	r := NewReader(bytes.NewReader(data), ordersSchema, ReadOptions{Header: true})
+	defer r.Close()
+	recs, _, err := readAll(tb, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return recs
+}
+
+func BenchmarkWriter(b *testing.B) {
+	data := benchInput()
+	recs := readBatches(b, data)
+	defer releaseAll(recs)
+	var out bytes.Buffer
+	out.Grow(len(data) + len(data)/8)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out.Reset()
+		w := NewWriter(&out, ordersSchema, WriteOptions{Header: true})
+		for _, rec := range recs {
+			if err := w.Write(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if !bytes.Equal(out.Bytes(), data) {
+		b.Fatalf("writer output differs from the input (%d vs %d bytes)", out.Len(), len(data))
+	}
+}
+
+// BenchmarkEncodingCSVWriter writes the same rows as strings with
+// encoding/csv on one goroutine, for the ratio.
+func BenchmarkEncodingCSVWriter(b *testing.B) {
+	data := benchInput()
+	cr := csv.NewReader(bytes.NewReader(data))
+	all, err := cr.ReadAll()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	out.Grow(len(data) + len(data)/8)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out.Reset()
+		cw := csv.NewWriter(&out)
+		if err := cw.WriteAll(all); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+package csvio
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// ReadOptions configures ReadHeader, InferSchema and NewReader.
+type ReadOptions struct {
+	Path       string   // for error messages (file name as the user wrote it)
+	Delimiter  byte     // 0 means ','
+	Quote      byte     // 0 means '"'
+	NoQuoting  bool     // quotes are ordinary characters
+	Header     bool     // first row is the header (when false, columns are named column_1..column_n)
+	NullValues []string // fields equal to one of these are null; nil means {""}; an empty non-nil slice means no null markers
+	BatchRows  int      // target rows per batch (0 → 65536); batches may be smaller
+	Workers    int      // 0 → GOMAXPROCS
+	Alloc      memory.Allocator
+	// CollectRejects: when true, a row that fails type conversion (or has the
+	// wrong number of fields) is not an error: it is left out of the batch and
+	// reported by Reader.Rejects.
+	CollectRejects bool
+}
+
+// WriteOptions configures NewWriter.
+type WriteOptions struct {
+	Delimiter  byte // 0 → ','
+	Header     bool
+	Workers    int // 0 → GOMAXPROCS; batches are formatted in parallel and written in order
+	BufferSize int // 0 → 4 MiB; target size of one formatted block handed to the io.Writer
+}
+
+// Reject is a row left out of a batch because CollectRejects was set.
+type Reject struct {
+	Line   int64    // 1-based physical line on which the row starts
+	Record []string // the fields of the row, unquoted
+	Err    error    // a *ParseError naming the column and the value
+}
+
+// ParseError is the error type of everything the reader reports about its
+// input. Its text is "path:line: column 'name': message"; parts that do not
+// apply are left out.
+type ParseError struct {
+	Path   string
+	Line   int64  // 1-based physical line; 0 when the error is not about a line
+	Column string // column name; "" when the error is not about one column
+	Msg    string
+}
+
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Path != "" && e.Line > 0:
+		b.WriteString(e.Path)
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatInt(e.Line, 10))
+	case e.Path != "":
+		b.WriteString(e.Path)
+	case e.Line > 0:
+		b.WriteString("line ")
+		b.WriteString(strconv.FormatInt(e.Line, 10))
+	default:
+		b.WriteString("csv")
+	}
+	b.WriteString(": ")
+	if e.Column != "" {
+		b.WriteString("column '")
+		b.WriteString(e.Column)
+		b.WriteString("': ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ErrClosed is returned by Reader.Next and Writer.Write after Close.
+var ErrClosed = errors.New("csvio: closed")
+
+const (
+	defaultBatchRows = 65536
+	defaultChunkSize = 4 << 20   // bytes read per chunk at most (unless a row is longer)
+	defaultMaxRow    = 256 << 20 // a row (or a quoted field) longer than this is an error
+	defaultWriteBuf  = 4 << 20
+)
+
+// resolved read options.
+type readConfig struct {
+	ReadOptions
+	d          dialect
+	nullEmpty  bool
+	nullOthers [][]byte
+	batchRows  int
+	workers    int
+	alloc      memory.Allocator
+	chunkSize  int
+	maxRow     int
+}
+
+// testing knobs (unexported): small chunks exercise the parallel paths.
+var (
+	testChunkSize int
+	testMaxRow    int
+)
+
+func (o ReadOptions) resolve() (*readConfig, error) {
+	c := &readConfig{ReadOptions: o}
+	delim, quote := o.Delimiter, o.Quote
+	if delim == 0 {
+		delim = ','
+	}
+	if quote == 0 {
+		quote = '"'
+	}
+	if delim == '\n' || delim == '\r' {
+		return nil, c.errf(0, "", "invalid delimiter %q", delim)
+	}
+	if !o.NoQuoting && (quote == delim || quote == '\n' || quote == '\r') {
+		return nil, c.errf(0, "", "invalid quote character %q (delimiter %q)", quote, delim)
+	}
+	c.d = newDialect(delim, quote, !o.NoQuoting)
+	if o.NullValues == nil {
+		c.nullEmpty = true
+	} else {
+		for _, v := range o.NullValues {
+			if v == "" {
+				c.nullEmpty = true
+			} else {
+				c.nullOthers = append(c.nullOthers, []byte(v))
+			}
+		}
+	}
+	c.batchRows = o.BatchRows
+	if c.batchRows <= 0 {
+		c.batchRows = defaultBatchRows
+	}
+	c.workers = o.Workers
+	if c.workers <= 0 {
+		c.workers = runtime.GOMAXPROCS(0)
+	}
+	c.alloc = o.Alloc
+	if c.alloc == nil {
+		c.alloc = memory.DefaultAllocator
+	}
+	c.chunkSize = defaultChunkSize
+	if testChunkSize > 0 {
+		c.chunkSize = testChunkSize
+	}
+	c.maxRow = defaultMaxRow
+	if testMaxRow > 0 {
+		c.maxRow = testMaxRow
+	}
+	return c, nil
+}
+
+func (c *readConfig) errf(line int64, col string, format string, args ...any) *ParseError {
+	return &ParseError{Path: c.Path, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// isNull reports whether field content f is a null marker. Quoting is
+// handled by the caller (a quoted field is never null in a string column).
+func (c *readConfig) isNull(f []byte) bool {
+	if len(f) == 0 {
+		return c.nullEmpty
+	}
+	for _, v := range c.nullOthers {
+		if string(v) == string(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// fastPath reports whether the fused fast path may be used for a column of
+// kind k: it does not check for null markers, so no marker may look like a
+// value it accepts.
+func (c *readConfig) fastPath(k colKind) bool {
+	for _, v := range c.nullOthers {
+		switch k {
+		case kInt64, kFloat64:
+			for _, b := range v {
+				if b != '-' && b != '.' && (b < '0' || b > '9') {
+					goto next
+				}
+			}
+			return false
+		case kDate32:
+			if len(v) == 10 {
+				return false
+			}
+		}
+	next:
+	}
+	return k == kInt64 || k == kFloat64 || k == kDate32
+}
+
+// quoteValue renders a field value for an error message, shortened if long.
+func quoteValue(b []byte) string {
+	const max = 64
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
+
+type colKind uint8
+
+const (
+	kString colKind = iota
+	kInt64
+	kFloat64
+	kBool
+	kDate32
+	kTimestamp
+)
+
+func kindOf(t arrow.DataType) (colKind, bool) {
+	switch t.ID() {
+	case arrow.STRING:
+		return kString, true
+	case arrow.INT64:
+		return kInt64, true
+	case arrow.FLOAT64:
+		return kFloat64, true
+	case arrow.BOOL:
+		return kBool, true
+	case arrow.DATE32:
+		return kDate32, true
+	case arrow.TIMESTAMP:
+		if t.(*arrow.TimestampType).Unit == arrow.Microsecond {
+			return kTimestamp, true
+		}
+	}
+	return 0, false
+}
+
+func kindName(k colKind) string {
+	switch k {
+	case kInt64:
+		return "int64"
+	case kFloat64:
+		return "float64"
+	case kBool:
+		return "bool"
+	case kDate32:
+		return "date"
+	case kTimestamp:
+		return "timestamp"
+	}
+	return "string"
+}
+
+func schemaKinds(schema *arrow.Schema) ([]colKind, error) {
+	if schema == nil {
+		return nil, errors.New("csvio: nil schema")
+	}
+	kinds := make([]colKind, schema.NumFields())
+	for i, f := range schema.Fields() {
+		k, ok := kindOf(f.Type)
+		if !ok {
+			return nil, fmt.Errorf("csvio: column '%s': unsupported type %s (supported: int64, float64, bool, string, date32, timestamp[us])", f.Name, f.Type)
+		}
+		kinds[i] = k
+	}
+	return kinds, nil
+}

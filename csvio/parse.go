@@ -1,0 +1,422 @@
+package csvio
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// bytesString views b as a string without copying. The result must not be
+// retained after b changes.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// parseInt64 parses [+-]?[0-9]+ exactly like strconv.ParseInt(s, 10, 64).
+// overflow reports a syntactically valid integer outside the int64 range.
+func parseInt64(b []byte) (v int64, ok, overflow bool) {
+	n := len(b)
+	if n == 0 {
+		return 0, false, false
+	}
+	i := 0
+	neg := false
+	if b[0] == '-' || b[0] == '+' {
+		neg = b[0] == '-'
+		i = 1
+		if n == 1 {
+			return 0, false, false
+		}
+	}
+	if n-i > 18 {
+		return parseInt64Slow(b)
+	}
+	var u uint64
+	for ; i < n; i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			return 0, false, false
+		}
+		u = u*10 + uint64(c)
+	}
+	if neg {
+		return -int64(u), true, false
+	}
+	return int64(u), true, false
+}
+
+func parseInt64Slow(b []byte) (int64, bool, bool) {
+	v, err := strconv.ParseInt(bytesString(b), 10, 64)
+	if err == nil {
+		return v, true, false
+	}
+	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+		return 0, false, true
+	}
+	return 0, false, false
+}
+
+// isIntSyntax reports whether b is [+-]?[0-9]+.
+func isIntSyntax(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c-'0' > 9 {
+			return false
+		}
+	}
+	return true
+}
+
+var pow10tab = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat64 returns exactly what strconv.ParseFloat(s, 64) returns, with
+// a fast path for plain decimals ([+-]?digits[.digits]) of at most 19
+// significant digits: when the digits fit in 53 bits and there are at most 22
+// fraction digits, mantissa/10^k is a single correctly rounded division of two
+// exact values, hence identical to strconv's result. Everything else goes to
+// strconv.
+func parseFloat64(b []byte) (float64, bool) {
+	n := len(b)
+	i := 0
+	neg := false
+	if n > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	var m uint64
+	start := i
+	for ; i < n; i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		m = m*10 + uint64(c)
+	}
+	digits := i - start
+	frac := 0
+	if i < n && b[i] == '.' {
+		i++
+		fs := i
+		for ; i < n; i++ {
+			c := b[i] - '0'
+			if c > 9 {
+				break
+			}
+			m = m*10 + uint64(c)
+		}
+		frac = i - fs
+		digits += frac
+	}
+	if i == n && digits > 0 && digits <= 19 && m <= 1<<53 && frac <= 22 {
+		f := float64(m)
+		if frac > 0 {
+			f /= pow10tab[frac]
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
+	// On ErrRange strconv returns ±Inf or ±0 with the error: the text is a
+	// number that float64 cannot hold; it is refused rather than changed.
+	f, err := strconv.ParseFloat(bytesString(b), 64)
+	return f, err == nil
+}
+
+// parseBool accepts true/false in any case, and 1/0 when loose.
+func parseBool(b []byte, loose bool) (v, ok bool) {
+	switch len(b) {
+	case 1:
+		if loose {
+			switch b[0] {
+			case '1':
+				return true, true
+			case '0':
+				return false, true
+			}
+		}
+	case 4:
+		if b[0]|0x20 == 't' && b[1]|0x20 == 'r' && b[2]|0x20 == 'u' && b[3]|0x20 == 'e' {
+			return true, true
+		}
+	case 5:
+		if b[0]|0x20 == 'f' && b[1]|0x20 == 'a' && b[2]|0x20 == 'l' && b[3]|0x20 == 's' && b[4]|0x20 == 'e' {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+var monthDays = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+// daysFromCivil returns days since 1970-01-01 of a proleptic Gregorian date.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := m + 9
+	if m > 2 {
+		mp = m - 3
+	}
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// civilFromDays is the inverse of daysFromCivil.
+func civilFromDays(z int64) (y, m, d int) {
+	z += 719468
+	era := z
+	if era < 0 {
+		era -= 146096
+	}
+	era /= 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	yy := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = int(doy - (153*mp+2)/5 + 1)
+	if mp < 10 {
+		m = int(mp + 3)
+	} else {
+		m = int(mp - 9)
+	}
+	if m <= 2 {
+		yy++
+	}
+	return int(yy), m, d
+}
+
+func digits2(b []byte) (int, bool) {
+	d0, d1 := b[0]-'0', b[1]-'0'
+	if d0 > 9 || d1 > 9 {
+		return 0, false
+	}
+	return int(d0)*10 + int(d1), true
+}
+
+// parseDateParts parses YYYY-MM-DD at the start of b (which has >= 10 bytes).
+func parseDateParts(b []byte) (int64, bool) {
+	if b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	y1, ok1 := digits2(b[0:2])
+	y2, ok2 := digits2(b[2:4])
+	m, ok3 := digits2(b[5:7])
+	d, ok4 := digits2(b[8:10])
+	if !(ok1 && ok2 && ok3 && ok4) || m < 1 || m > 12 || d < 1 {
+		return 0, false
+	}
+	y := y1*100 + y2
+	md := monthDays[m]
+	if m == 2 && isLeap(y) {
+		md = 29
+	}
+	if d > md {
+		return 0, false
+	}
+	return daysFromCivil(y, m, d), true
+}
+
+// parseDate32 parses YYYY-MM-DD into days since the epoch.
+func parseDate32(b []byte) (int32, bool) {
+	if len(b) != 10 {
+		return 0, false
+	}
+	v, ok := parseDateParts(b)
+	return int32(v), ok
+}
+
+const usPerDay = 86400 * 1000000
+
+// parseTimestamp parses YYYY-MM-DD, optionally followed by [T or space]
+// HH:MM:SS, an optional fraction of 1-9 digits (digits past the sixth must be
+// zero: the unit is the microsecond) and an optional zone Z or ±HH:MM (or
+// ±HHMM). No zone means UTC. The result is microseconds since the epoch, UTC.
+func parseTimestamp(b []byte) (int64, bool) {
+	n := len(b)
+	if n < 10 {
+		return 0, false
+	}
+	days, ok := parseDateParts(b)
+	if !ok {
+		return 0, false
+	}
+	us := days * usPerDay
+	if n == 10 {
+		return us, true
+	}
+	if n < 19 || (b[10] != 'T' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
+		return 0, false
+	}
+	hh, ok1 := digits2(b[11:13])
+	mm, ok2 := digits2(b[14:16])
+	ss, ok3 := digits2(b[17:19])
+	if !(ok1 && ok2 && ok3) || hh > 23 || mm > 59 || ss > 59 {
+		return 0, false
+	}
+	us += int64(hh*3600+mm*60+ss) * 1000000
+	i := 19
+	if i < n && b[i] == '.' {
+		i++
+		fs := i
+		var frac int64
+		for i < n && b[i]-'0' <= 9 {
+			if i-fs < 6 {
+				frac = frac*10 + int64(b[i]-'0')
+			} else if b[i] != '0' {
+				return 0, false // sub-microsecond precision would be lost
+			}
+			i++
+		}
+		nd := i - fs
+		if nd == 0 || nd > 9 {
+			return 0, false
+		}
+		for k := nd; k < 6; k++ {
+			frac *= 10
+		}
+		us += frac
+	}
+	if i == n {
+		return us, true
+	}
+	switch b[i] {
+	case 'Z':
+		if i+1 == n {
+			return us, true
+		}
+		return 0, false
+	case '+', '-':
+		sign := int64(1)
+		if b[i] == '-' {
+			sign = -1
+		}
+		z := b[i+1:]
+		var oh, om int
+		switch {
+		case len(z) == 5 && z[2] == ':':
+			oh, ok1 = digits2(z[0:2])
+			om, ok2 = digits2(z[3:5])
+		case len(z) == 4:
+			oh, ok1 = digits2(z[0:2])
+			om, ok2 = digits2(z[2:4])
+		default:
+			return 0, false
+		}
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		// local = UTC + offset, so UTC = local - offset.
+		us -= sign * int64(oh*3600+om*60) * 1000000
+		return us, true
+	}
+	return 0, false
+}
+
+// appendDate appends YYYY-MM-DD. ok is false outside years 0000-9999.
+func appendDate(dst []byte, days int64) ([]byte, bool) {
+	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		return dst, false
+	}
+	dst = append(dst,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-',
+		byte('0'+d/10), byte('0'+d%10))
+	return dst, true
+}
+
+// appendTimestamp appends YYYY-MM-DDTHH:MM:SS[.ffffff]Z.
+func appendTimestamp(dst []byte, us int64) ([]byte, bool) {
+	days := us / usPerDay
+	rem := us % usPerDay
+	if rem < 0 {
+		rem += usPerDay
+		days--
+	}
+	dst, ok := appendDate(dst, days)
+	if !ok {
+		return dst, false
+	}
+	secs := int(rem / 1000000)
+	frac := int(rem % 1000000)
+	h, mi, s := secs/3600, secs/60%60, secs%60
+	dst = append(dst, 'T',
+		byte('0'+h/10), byte('0'+h%10), ':',
+		byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10))
+	if frac != 0 {
+		dst = append(dst, '.',
+			byte('0'+frac/100000), byte('0'+frac/10000%10), byte('0'+frac/1000%10),
+			byte('0'+frac/100%10), byte('0'+frac/10%10), byte('0'+frac%10))
+	}
+	return append(dst, 'Z'), true
+}
+
+// appendFloat appends the shortest decimal that strconv.ParseFloat reads
+// back as exactly v: plain notation (strconv 'f', -1) for 1e-7 <= |v| < 1e21
+// and for zero, exponent notation (strconv 'e', -1) otherwise; NaN, Inf and
+// -Inf as such.
+func appendFloat(dst []byte, v float64) []byte {
+	if v != v {
+		return append(dst, "NaN"...)
+	}
+	a := math.Abs(v)
+	if a < 1e13 && a >= 1e-2 || a == 0 && math.Signbit(v) == false {
+		if a == math.Trunc(a) {
+			return strconv.AppendInt(dst, int64(v), 10)
+		}
+		// Two-decimal fast path: r/100 is the float nearest to the decimal
+		// r/100, and below 1e13 two distinct multiples of 0.01 are more than
+		// one ulp apart, so no shorter decimal rounds to v: the digits are
+		// the ones strconv's shortest formatting gives.
+		r := math.Round(v * 100)
+		if r/100 == v {
+			ir := int64(r)
+			if ir < 0 {
+				dst = append(dst, '-')
+				ir = -ir
+			}
+			dst = strconv.AppendInt(dst, ir/100, 10)
+			c := ir % 100
+			dst = append(dst, '.', byte('0'+c/10))
+			if c%10 != 0 {
+				dst = append(dst, byte('0'+c%10))
+			}
+			return dst
+		}
+	}
+	switch {
+	case math.IsInf(v, 1):
+		return append(dst, "Inf"...)
+	case math.IsInf(v, -1):
+		return append(dst, "-Inf"...)
+	case a != 0 && (a < 1e-7 || a >= 1e21):
+		return strconv.AppendFloat(dst, v, 'e', -1, 64)
+	}
+	return strconv.AppendFloat(dst, v, 'f', -1, 64)
+}
+
+func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
+
+func indexByteString(s string, c byte) int { return strings.IndexByte(s, c) }

@@ -1,0 +1,345 @@
+package csvio
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// chunk is a run of whole rows cut from the input by the splitter.
+type chunk struct {
+	buf       []byte // the pooled buffer holding data
+	data      []byte // the rows
+	startLine int64  // physical line of data[0]
+	rowsHint  int    // upper bound of the rows in data
+	eof       bool   // data runs to the end of the input
+	truncated bool   // data was cut without a row boundary (row longer than maxRow)
+	res       chan chunkResult
+}
+
+type chunkResult struct {
+	batch   arrow.RecordBatch // nil when there are no rows and no rejects
+	rejects []Reject
+	err     error // reported after batch
+}
+
+// parser turns chunks into record batches. One per worker.
+type parser struct {
+	cfg     *readConfig
+	schema  *arrow.Schema
+	cols    []column
+	scratch []byte
+	fields  []fieldRef
+	spec    swarSpec
+	idx     []int32 // block path: separator positions
+	qidx    []int32 // block path: quote positions
+	qi      int     // block path: next quote to look at
+	lfk     []int32 // block path: p.idx index of each LF
+	li      int     // block path: next LF to look at
+	inq     uint64  // block path: all ones inside quotes
+}
+
+func newParser(cfg *readConfig, schema *arrow.Schema, kinds []colKind) *parser {
+	p := &parser{cfg: cfg, schema: schema, cols: make([]column, len(kinds)), spec: newSwarSpec(&cfg.d)}
+	for i, k := range kinds {
+		f := schema.Field(i)
+		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name}
+	}
+	return p
+}
+
+func (p *parser) countWord() string {
+	if p.cfg.Header {
+		return "header has"
+	}
+	return "schema has"
+}
+
+func (p *parser) colName(i int) string {
+	if i < len(p.cols) {
+		return p.cols[i].name
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+// parse converts one chunk into a batch (and rejects, or an error after the
+// rows that precede the bad one).
+func (p *parser) parse(ch *chunk) (res chunkResult) {
+	cfg := p.cfg
+	mem := cfg.alloc
+	buf := ch.data
+	n := len(buf)
+	eof := ch.eof
+	line := ch.startLine
+	d := &cfg.d
+	cls := &d.cls
+	quote := d.quote
+	cols := p.cols
+	ncols := len(cols)
+	nullEmpty, nullOthers := cfg.nullEmpty, len(cfg.nullOthers) > 0
+	for i := range cols {
+		cols[i].begin(mem, ch.rowsHint)
+		cols[i].fast = cfg.fastPath(cols[i].kind)
+	}
+	rows := 0
+	capRows := cols[0].capN
+	pos := 0
+	// reject and error handling state
+	var failErr *ParseError
+
+	p.index(buf)
+	p.qi, p.li = 0, 0
+	k := 1          // next separator entry in p.idx
+	slowUntil := -1 // rows up to here go through the row-at-a-time path
+rowLoop:
+	for pos < n {
+		for k < len(p.idx) && int(p.idx[k]) < pos {
+			k++
+		}
+		if pos > slowUntil && int(p.idx[k-1]) == pos-1 {
+			r, kk, bad := p.block(buf, k, blockRows)
+			if r > 0 {
+				end := int(p.idx[kk-1]) + 1
+				line += int64(bytes.Count(buf[pos:end], nlBytes))
+				pos, k = end, kk
+				rows += r
+				capRows = cols[0].capN
+				continue
+			}
+			if bad > 0 {
+				slowUntil = int(p.idx[k+bad*ncols-1])
+			}
+		}
+		c0 := buf[pos]
+		if c0 == '\n' || c0 == '\r' {
+			np, nl, _ := skipEmpty(buf, pos, eof)
+			if np != pos {
+				pos = np
+				line += int64(nl)
+				continue
+			}
+		}
+		if rows == capRows {
+			for i := range cols {
+				cols[i].grow()
+			}
+			capRows = cols[0].capN
+		}
+		if next, nl, ok := p.fastRow(buf, pos, eof); ok {
+			pos = next
+			line += int64(nl)
+			rows++
+			continue
+		}
+		p.rollback(ncols, rows)
+		rowStart, rowLine := pos, line
+		for ci := 0; ci < ncols; ci++ {
+			col := &cols[ci]
+			fieldLine := line
+			var fs, fe int
+			var quoted, escaped bool
+			var t term
+			// Fast path: an unquoted field ended by the delimiter or a newline.
+			i := pos
+			for i < n && cls[buf[i]] == clsPlain {
+				i++
+			}
+			if i < n && cls[buf[i]] == clsDelim {
+				fs, fe, t = pos, i, termDelim
+				pos = i + 1
+			} else if i < n && cls[buf[i]] == clsNL {
+				fs, fe, t = pos, i, termEOR
+				if fe > fs && buf[fe-1] == '\r' {
+					fe--
+				}
+				pos = i + 1
+				line++
+			} else {
+				f, next, nl, tt := d.scanField(buf, pos, eof)
+				if tt >= termMore {
+					failErr = syntaxErr(cfg, tt, buf, next, p.colName(ci), fieldLine, ch.truncated)
+					p.rollback(ci, rows)
+					break rowLoop
+				}
+				fs, fe, quoted, escaped, t = f.start, f.end, f.quoted, f.escaped, tt
+				pos = next
+				line += int64(nl)
+			}
+			if (t == termEOR) != (ci == ncols-1) {
+				// Ragged row: count its fields.
+				nf := ci + 1
+				if t == termDelim {
+					more, next, nl, tt, at := d.scanRecord(buf, pos, eof, p.fields[:0])
+					p.fields = more
+					line += int64(nl)
+					if tt != termEOR {
+						failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+						p.rollback(ci, rows)
+						break rowLoop
+					}
+					pos = next
+					nf += len(more)
+				}
+				e := cfg.errf(rowLine, "", "row has %d fields, %s %d", nf, p.countWord(), ncols)
+				p.rollback(ci, rows)
+				if !cfg.CollectRejects {
+					failErr = e
+					break rowLoop
+				}
+				res.rejects = append(res.rejects, Reject{Line: rowLine, Record: p.record(buf, rowStart, eof), Err: e})
+				continue rowLoop
+			}
+			v := buf[fs:fe]
+			var bad bool
+			var overflow bool
+			switch col.kind {
+			case kString:
+				if !quoted && (len(v) == 0 && nullEmpty || nullOthers && cfg.isNull(v)) {
+					col.appendNull(mem)
+				} else if !col.appendString(v, escaped, quote) {
+					failErr = cfg.errf(fieldLine, col.name, "more than 2 GiB of string data in one batch")
+					p.rollback(ci, rows)
+					break rowLoop
+				}
+				continue
+			}
+			if escaped {
+				p.scratch = unescapeQuotes(p.scratch[:0], v, quote)
+				v = p.scratch
+			}
+			if len(v) == 0 && nullEmpty || nullOthers && cfg.isNull(v) {
+				col.appendNull(mem)
+				continue
+			}
+			switch col.kind {
+			case kInt64:
+				x, ok, of := parseInt64(v)
+				if ok {
+					col.i64[col.n] = x
+					col.setValid()
+				} else {
+					bad, overflow = true, of
+				}
+			case kFloat64:
+				x, ok := parseFloat64(v)
+				if ok {
+					col.f64[col.n] = x
+					col.setValid()
+				} else {
+					bad = true
+				}
+			case kDate32:
+				x, ok := parseDate32(v)
+				if ok {
+					col.i32[col.n] = x
+					col.setValid()
+				} else {
+					bad = true
+				}
+			case kTimestamp:
+				x, ok := parseTimestamp(v)
+				if ok {
+					col.i64[col.n] = x
+					col.setValid()
+				} else {
+					bad = true
+				}
+			case kBool:
+				x, ok := parseBool(v, true)
+				if ok {
+					col.appendBool(x)
+				} else {
+					bad = true
+				}
+			}
+			if !bad {
+				continue
+			}
+			// Conversion failure. Find the end of the row first: a
+			// structural problem later in the row takes precedence.
+			e := p.convError(col, v, overflow, fieldLine)
+			nf := ci + 1
+			if t == termDelim {
+				more, next, nl, tt, at := d.scanRecord(buf, pos, eof, p.fields[:0])
+				p.fields = more
+				line += int64(nl)
+				if tt != termEOR {
+					failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+					p.rollback(ci, rows)
+					break rowLoop
+				}
+				pos = next
+				nf += len(more)
+			}
+			if nf != ncols {
+				e = cfg.errf(rowLine, "", "row has %d fields, %s %d", nf, p.countWord(), ncols)
+			}
+			p.rollback(ci, rows)
+			if !cfg.CollectRejects {
+				failErr = e
+				break rowLoop
+			}
+			res.rejects = append(res.rejects, Reject{Line: rowLine, Record: p.record(buf, rowStart, eof), Err: e})
+			continue rowLoop
+		}
+		rows++
+	}
+	if failErr != nil {
+		res.err = failErr
+	}
+	if rows == 0 && len(res.rejects) == 0 {
+		for i := range cols {
+			cols[i].release()
+		}
+		return res
+	}
+	arrs := make([]arrow.Array, ncols)
+	for i := range cols {
+		arrs[i] = cols[i].finish()
+	}
+	res.batch = array.NewRecordBatch(p.schema, arrs, int64(rows))
+	for _, a := range arrs {
+		a.Release()
+	}
+	return res
+}
+
+// rollback drops the values the current row put in columns [0, upto).
+func (p *parser) rollback(upto, rows int) {
+	for i := 0; i < upto; i++ {
+		p.cols[i].truncate(rows)
+	}
+}
+
+func (p *parser) convError(col *column, v []byte, overflow bool, line int64) *ParseError {
+	var msg string
+	switch col.kind {
+	case kInt64:
+		msg = fmt.Sprintf("cannot parse %s as int64", quoteValue(v))
+		if overflow {
+			msg += ": value out of range"
+		}
+	case kFloat64:
+		msg = fmt.Sprintf("cannot parse %s as float64", quoteValue(v))
+	case kBool:
+		msg = fmt.Sprintf("cannot parse %s as bool (want true, false, 1 or 0)", quoteValue(v))
+	case kDate32:
+		msg = fmt.Sprintf("cannot parse %s as date (want YYYY-MM-DD)", quoteValue(v))
+	case kTimestamp:
+		msg = fmt.Sprintf("cannot parse %s as timestamp (want YYYY-MM-DD[THH:MM:SS[.ffffff]][Z|±HH:MM])", quoteValue(v))
+	}
+	return p.cfg.errf(line, col.name, "%s", msg)
+}
+
+// record returns the unquoted fields of the (well-formed) row at pos.
+func (p *parser) record(buf []byte, pos int, eof bool) []string {
+	d := &p.cfg.d
+	fields, _, _, _, _ := d.scanRecord(buf, pos, eof, nil)
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = string(d.fieldValue(buf, f, p.scratch))
+	}
+	return out
+}

@@ -1,0 +1,339 @@
+package csvio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Writer writes arrow record batches as CSV. Batches are cut into blocks of
+// rows that are formatted in parallel and written to the io.Writer in order,
+// each with a single Write call. A Writer is not safe for concurrent use.
+//
+// Formatting rules:
+//   - records end with "\n"; fields are separated by the delimiter;
+//   - a null is an empty field; an empty (non-null) string is written "";
+//   - a string is quoted (RFC 4180) when it contains the delimiter, the quote
+//     '"', CR or LF; quotes inside are doubled; other strings are written
+//     as they are;
+//   - int64 in decimal;
+//   - float64 as the shortest decimal that reads back as the same value:
+//     plain notation for zero and 1e-7 <= |v| < 1e21 (like strconv 'f', -1:
+//     1234.5, 0.01, -0), exponent notation otherwise (1e+21, 5e-324); NaN,
+//     Inf and -Inf as such;
+//   - bool as true/false;
+//   - date32 as YYYY-MM-DD, timestamp[us] as YYYY-MM-DDTHH:MM:SS[.ffffff]Z
+//     (the fraction only when non-zero, always in UTC); dates outside the
+//     years 0000-9999 are an error;
+//   - the header holds the field names, quoted by the same rule.
+//
+// With the default NullValues, reading the output back gives the same values,
+// with one exception: in a single-column file a null is an empty line, which
+// readers skip.
+type Writer struct {
+	w      io.Writer
+	schema *arrow.Schema
+	kinds  []colKind
+	delim  byte
+	opts   WriteOptions
+
+	workers int
+	jobs    chan *wjob
+	order   chan *wjob
+	wg      sync.WaitGroup
+	bufs    sync.Pool
+
+	started bool
+	closed  bool
+	rows    atomic.Int64
+	rowEst  atomic.Int64 // bytes per row seen so far (for block sizing)
+
+	mu  sync.Mutex
+	err error
+}
+
+type wjob struct {
+	rec    arrow.RecordBatch
+	lo, hi int
+	out    []byte
+	err    error
+	done   chan struct{}
+}
+
+// NewWriter returns a Writer of batches of the given schema. Schema and
+// option errors are returned by the first Write or by Close. Close must be
+// called; it does not close w.
+func NewWriter(w io.Writer, schema *arrow.Schema, opts WriteOptions) *Writer {
+	wr := &Writer{w: w, schema: schema, opts: opts, delim: opts.Delimiter}
+	if wr.delim == 0 {
+		wr.delim = ','
+	}
+	if wr.delim == '"' || wr.delim == '\n' || wr.delim == '\r' {
+		wr.err = fmt.Errorf("csvio: invalid delimiter %q", wr.delim)
+	}
+	if wr.err == nil {
+		wr.kinds, wr.err = schemaKinds(schema)
+	}
+	wr.workers = opts.Workers
+	if wr.workers <= 0 {
+		wr.workers = runtime.GOMAXPROCS(0)
+	}
+	if wr.opts.BufferSize <= 0 {
+		wr.opts.BufferSize = defaultWriteBuf
+	}
+	return wr
+}
+
+func (w *Writer) getErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *Writer) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+// Rows returns the number of data rows written to the io.Writer so far
+// (all of them once Close has returned without error).
+func (w *Writer) Rows() int64 { return w.rows.Load() }
+
+func (w *Writer) start() {
+	w.started = true
+	q := 2 * w.workers
+	w.order = make(chan *wjob, q)
+	w.jobs = make(chan *wjob, q+2)
+	w.wg.Add(1 + w.workers)
+	go w.output()
+	for i := 0; i < w.workers; i++ {
+		go w.work()
+	}
+	if w.opts.Header {
+		j := &wjob{done: make(chan struct{})}
+		for i, f := range w.schema.Fields() {
+			if i > 0 {
+				j.out = append(j.out, w.delim)
+			}
+			j.out = w.appendString(j.out, f.Name)
+		}
+		j.out = append(j.out, '\n')
+		close(j.done)
+		w.order <- j
+	}
+}
+
+func (w *Writer) work() {
+	defer w.wg.Done()
+	for j := range w.jobs {
+		if w.getErr() == nil {
+			var buf []byte
+			if b, ok := w.bufs.Get().(*[]byte); ok {
+				buf = (*b)[:0]
+			}
+			j.out, j.err = w.format(buf, j.rec, j.lo, j.hi)
+		}
+		j.rec.Release()
+		j.rec = nil
+		close(j.done)
+	}
+}
+
+func (w *Writer) output() {
+	defer w.wg.Done()
+	for j := range w.order {
+		<-j.done
+		if j.err != nil {
+			w.setErr(j.err)
+		} else if j.out != nil && w.getErr() == nil {
+			if _, err := w.w.Write(j.out); err != nil {
+				w.setErr(err)
+			} else if j.hi > j.lo {
+				w.rows.Add(int64(j.hi - j.lo))
+				w.rowEst.Store(int64(len(j.out)/(j.hi-j.lo)) + 1)
+			}
+		}
+		if j.rec != nil { // never formatted
+			j.rec.Release()
+		}
+		if j.out != nil && j.hi > j.lo {
+			b := j.out[:0]
+			w.bufs.Put(&b)
+		}
+	}
+}
+
+// Write queues rec for writing. It retains rec and releases it once
+// formatted, so the caller may Release it right after Write returns. Errors
+// (formatting or from the io.Writer) surface on a later Write or on Close.
+func (w *Writer) Write(rec arrow.RecordBatch) error {
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.getErr(); err != nil {
+		return err
+	}
+	if int(rec.NumCols()) != len(w.kinds) {
+		return fmt.Errorf("csvio: batch has %d columns, schema has %d", rec.NumCols(), len(w.kinds))
+	}
+	for i := range w.kinds {
+		if !arrow.TypeEqual(rec.Column(i).DataType(), w.schema.Field(i).Type) {
+			return fmt.Errorf("csvio: column '%s': batch type %s, schema type %s", w.schema.Field(i).Name, rec.Column(i).DataType(), w.schema.Field(i).Type)
+		}
+	}
+	if !w.started {
+		w.start()
+	}
+	n := int(rec.NumRows())
+	est := w.rowEst.Load()
+	if est <= 0 {
+		est = int64(8 * len(w.kinds))
+	}
+	step := int(int64(w.opts.BufferSize) / est)
+	if step < 256 {
+		step = 256
+	}
+	for lo := 0; lo < n; lo += step {
+		hi := min(lo+step, n)
+		rec.Retain()
+		j := &wjob{rec: rec, lo: lo, hi: hi, done: make(chan struct{})}
+		w.order <- j
+		w.jobs <- j
+	}
+	return nil
+}
+
+// Close writes the header if nothing was written, waits for all queued
+// batches to be written and returns the first error.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.getErr()
+	}
+	w.closed = true
+	if w.getErr() == nil && !w.started {
+		w.start()
+	}
+	if w.started {
+		close(w.jobs)
+		close(w.order)
+		w.wg.Wait()
+	}
+	return w.getErr()
+}
+
+var errYearRange = errors.New("outside the years 0000-9999")
+
+// format appends rows [lo, hi) of rec to dst.
+func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error) {
+	type col struct {
+		kind  colKind
+		arr   arrow.Array
+		nulls bool
+		i64   []int64
+		f64   []float64
+		d32   []arrow.Date32
+		ts    []arrow.Timestamp
+		b     *array.Boolean
+		s     *array.String
+	}
+	cols := make([]col, len(w.kinds))
+	for i, k := range w.kinds {
+		a := rec.Column(i)
+		c := col{kind: k, arr: a, nulls: a.NullN() > 0}
+		switch k {
+		case kInt64:
+			c.i64 = a.(*array.Int64).Int64Values()
+		case kFloat64:
+			c.f64 = a.(*array.Float64).Float64Values()
+		case kDate32:
+			c.d32 = a.(*array.Date32).Date32Values()
+		case kTimestamp:
+			c.ts = a.(*array.Timestamp).TimestampValues()
+		case kBool:
+			c.b = a.(*array.Boolean)
+		case kString:
+			c.s = a.(*array.String)
+		}
+		cols[i] = c
+	}
+	if dst == nil {
+		dst = make([]byte, 0, w.opts.BufferSize+w.opts.BufferSize/4)
+	}
+	delim := w.delim
+	var ok bool
+	for r := lo; r < hi; r++ {
+		for ci := range cols {
+			c := &cols[ci]
+			if ci > 0 {
+				dst = append(dst, delim)
+			}
+			if c.nulls && c.arr.IsNull(r) {
+				continue
+			}
+			switch c.kind {
+			case kInt64:
+				dst = appendInt(dst, c.i64[r])
+			case kFloat64:
+				dst = appendFloat(dst, c.f64[r])
+			case kString:
+				dst = w.appendString(dst, c.s.Value(r))
+			case kBool:
+				if c.b.Value(r) {
+					dst = append(dst, "true"...)
+				} else {
+					dst = append(dst, "false"...)
+				}
+			case kDate32:
+				if dst, ok = appendDate(dst, int64(c.d32[r])); !ok {
+					return dst, fmt.Errorf("csvio: column '%s': row %d: date %w", w.schema.Field(ci).Name, r, errYearRange)
+				}
+			case kTimestamp:
+				if dst, ok = appendTimestamp(dst, int64(c.ts[r])); !ok {
+					return dst, fmt.Errorf("csvio: column '%s': row %d: timestamp %w", w.schema.Field(ci).Name, r, errYearRange)
+				}
+			}
+		}
+		dst = append(dst, '\n')
+	}
+	return dst, nil
+}
+
+// appendString appends s, quoted when it must be.
+func (w *Writer) appendString(dst []byte, s string) []byte {
+	if len(s) == 0 {
+		return append(dst, '"', '"')
+	}
+	delim := w.delim
+	need := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == delim || c == '"' || c == '\n' || c == '\r' {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for {
+		i := indexByteString(s, '"')
+		if i < 0 {
+			dst = append(dst, s...)
+			break
+		}
+		dst = append(dst, s[:i+1]...)
+		dst = append(dst, '"')
+		s = s[i+1:]
+	}
+	return append(dst, '"')
+}
