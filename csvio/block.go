@@ -18,6 +18,9 @@ import (
 
 const blockRows = 4096 // rows converted per block (keeps the block in L2)
 
+// noBlocks disables the block path (tests compare both paths).
+var noBlocks bool
+
 // index fills p.idx with -1 followed by the position of every separator
 // (delimiter or LF) outside quotes, p.lfk with 0 followed by the p.idx
 // index of every such LF, and p.qidx with the position of every quote.

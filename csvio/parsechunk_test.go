@@ -24,3 +24,11 @@ func BenchmarkParseChunk(b *testing.B) {
 		res.batch.Release()
 	}
 }
+
+// BenchmarkParseChunkRows is BenchmarkParseChunk with the block path off
+// (row-at-a-time parsing only), for comparison.
+func BenchmarkParseChunkRows(b *testing.B) {
+	noBlocks = true
+	defer func() { noBlocks = false }()
+	BenchmarkParseChunk(b)
+}

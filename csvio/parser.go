@@ -98,7 +98,7 @@ rowLoop:
 		for k < len(p.idx) && int(p.idx[k]) < pos {
 			k++
 		}
-		if pos > slowUntil && int(p.idx[k-1]) == pos-1 {
+		if !noBlocks && pos > slowUntil && int(p.idx[k-1]) == pos-1 {
 			r, kk, bad := p.block(buf, k, blockRows)
 			if r > 0 {
 				end := int(p.idx[kk-1]) + 1

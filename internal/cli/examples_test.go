@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +37,38 @@ func TestExamples(t *testing.T) {
 				// resolved; make it independent of where the test runs.
 				got := strings.ReplaceAll(string(data), "../../examples/", "examples/")
 				golden(t, filepath.Join("examples", name, f), got)
+			}
+		})
+	}
+}
+
+// TestGoExamples runs the Go-program versions of the examples and checks
+// they write exactly what the job files write (the golden files above).
+func TestGoExamples(t *testing.T) {
+	programs := map[string]string{
+		"iris_split_merge":  "02_split_merge_iris",
+		"users_orders_join": "04_users_orders_join",
+		"latest_orders":     "05_lookup_dedup_sort_rejects",
+	}
+	for prog, golden := range programs {
+		t.Run(prog, func(t *testing.T) {
+			out := t.TempDir()
+			cmd := exec.Command("go", "run", "./examples/go/"+prog, "-data", "examples/data", "-out", out)
+			cmd.Dir = "../.."
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, msg)
+			}
+			want := listDir(t, filepath.Join("testdata", "golden", "examples", golden))
+			got := listDir(t, out)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("wrote %v, the job file writes %v", got, want)
+			}
+			for _, f := range got {
+				g, _ := os.ReadFile(filepath.Join(out, f))
+				w, _ := os.ReadFile(filepath.Join("testdata", "golden", "examples", golden, f))
+				if string(g) != string(w) {
+					t.Errorf("%s differs from the job file's output", f)
+				}
 			}
 		})
 	}
