@@ -125,6 +125,12 @@ pipes:
   - {name: x, from: g, to: printr}
   - {name: y, from: gg, to: printer}
 `, nil, []string{"job.yaml:6: pipe 'x': to stage 'printr' does not exist (did you mean 'printer'?)", "job.yaml:7: pipe 'y': from stage 'gg' does not exist (did you mean 'g'?)"}},
+		{"pipe without destination", `name: j
+stages:
+  - {name: g, type: Generator, rows: 1, columns: [{name: id}]}
+pipes:
+  - {name: x, from: g}
+`, nil, []string{"job.yaml:5: pipe 'x' has no 'to' stage"}},
 		{"duplicate stage", `name: j
 stages:
   - {name: p, type: Printer}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -32,7 +33,7 @@ const (
 const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
-  openstage run JOB.yaml [--param name=value ...] [--quiet] [--workers N]
+  openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
                          [--memory-limit SIZE] [--temp-dir DIR]
   openstage validate JOB.yaml [--param name=value ...]
   openstage stages [TYPE] [--markdown]
@@ -125,6 +126,7 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	fs.Var(ps, "param", "job parameter name=value (repeatable)")
 	fs.Var(ps, "p", "short for --param")
 	quiet := fs.Bool("quiet", false, "do not print the run summary")
+	verbose := fs.Bool("verbose", false, "log each stage's start and end on stderr")
 	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
 	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
 	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
@@ -147,6 +149,9 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	job := f.Job
 	job.Workers = *workers
 	job.TempDir = *tempDir
+	if *verbose {
+		job.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
 	if *memLimit != "" {
 		n, err := ParseSize(*memLimit)
 		if err != nil {

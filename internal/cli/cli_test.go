@@ -112,6 +112,30 @@ func TestRunWritesOutputAndSummary(t *testing.T) {
 	}
 }
 
+func TestVerboseLogsStages(t *testing.T) {
+	out := t.TempDir()
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--verbose", "--quiet")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{`msg="stage started" stage=reader type=CSVOrigin`, `msg="stage finished" stage=adults rows_in=5`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("log lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestMemoryLimitFlag(t *testing.T) {
+	out := t.TempDir()
+	if r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--memory-limit", "64MiB", "--quiet"); r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--memory-limit", "lots")
+	if r.code != 2 || !strings.Contains(r.stderr, `--memory-limit: cannot read "lots" as a size`) {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
 func TestParamOverrideChangesResult(t *testing.T) {
 	out := t.TempDir()
 	r := run(t, "run", "--param", "min_age=40", "testdata/jobs/adults.yaml", "--param=out_dir="+out, "--quiet")
