@@ -77,13 +77,9 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("column '%s' has type %s, which CSV cannot hold", f.Name, f.Type)
 		}
 	}
-	if st, err := os.Stat(absDir(d.Path)); err != nil || !st.IsDir() {
-		return fmt.Errorf("output folder '%s' does not exist; create it (mkdir -p %s) or change 'path'", absDir(d.Path), absDir(d.Path))
-	}
-	st, err := os.Stat(d.Path)
-	exists := err == nil
-	if exists && st.IsDir() {
-		return fmt.Errorf("'%s' is a folder; 'path' must name a file", d.Path)
+	exists, err := atomicfile.CheckTarget(d.Path)
+	if err != nil {
+		return err
 	}
 	switch d.IfExists {
 	case "fail":
@@ -91,7 +87,7 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace or append", d.Path)
 		}
 	case "append":
-		if exists && st.Size() > 0 && d.Header {
+		if st, err := os.Stat(d.Path); exists && err == nil && st.Size() > 0 && d.Header {
 			if err := d.checkHeader(); err != nil {
 				return err
 			}
@@ -125,7 +121,7 @@ func (d *CSVDestination) checkHeader() error {
 func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 	f, err := atomicfile.Create(d.Path, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot create a file in '%s': %w", absDir(d.Path), errors.Unwrap(err))
+		return fmt.Errorf("cannot create a file in '%s': %w", atomicfile.Dir(d.Path), errors.Unwrap(err))
 	}
 	d.file = f
 	header := d.Header
@@ -190,10 +186,13 @@ func (d *CSVDestination) Commit(context.Context) error {
 		return nil
 	}
 	if d.IfExists == "fail" {
-		if _, err := os.Stat(d.Path); err == nil {
-			d.file.Abort()
-			return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
+		if err := d.file.CommitNew(); err != nil {
+			if errors.Is(err, atomicfile.ErrExists) {
+				return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
+			}
+			return err
 		}
+		return nil
 	}
 	return d.file.Commit()
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -133,14 +131,9 @@ func (d *ParquetDestination) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("column '%s' has type %s, which Parquet cannot hold", f.Name, f.Type)
 		}
 	}
-	dir := absDir(d.Path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("output folder '%s' does not exist; create it (mkdir -p %s) or change 'path'", dir, dir)
-	}
-	st, err := os.Stat(d.Path)
-	exists := err == nil
-	if exists && st.IsDir() {
-		return fmt.Errorf("'%s' is a folder; 'path' must name a file", d.Path)
+	exists, err := atomicfile.CheckTarget(d.Path)
+	if err != nil {
+		return err
 	}
 	if exists && d.IfExists == "fail" {
 		return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace", d.Path)
@@ -178,7 +171,7 @@ func (d *ParquetDestination) Sink(ctx context.Context, in *openstage.Inputs) err
 	}
 	f, err := atomicfile.Create(d.Path, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot create a file in '%s': %w", absDir(d.Path), errors.Unwrap(err))
+		return fmt.Errorf("cannot create a file in '%s': %w", atomicfile.Dir(d.Path), errors.Unwrap(err))
 	}
 	d.file = f
 	// Page headers and pages are written separately: buffer them. The
@@ -241,10 +234,13 @@ func (d *ParquetDestination) Commit(context.Context) error {
 		return nil
 	}
 	if d.IfExists == "fail" {
-		if _, err := os.Stat(d.Path); err == nil {
-			d.file.Abort()
-			return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
+		if err := d.file.CommitNew(); err != nil {
+			if errors.Is(err, atomicfile.ErrExists) {
+				return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
+			}
+			return err
 		}
+		return nil
 	}
 	return d.file.Commit()
 }
@@ -255,13 +251,4 @@ func (d *ParquetDestination) Abort() error {
 		return nil
 	}
 	return d.file.Abort()
-}
-
-// absDir returns the absolute folder of path, for messages.
-func absDir(path string) string {
-	dir := filepath.Dir(path)
-	if abs, err := filepath.Abs(dir); err == nil {
-		return abs
-	}
-	return dir
 }

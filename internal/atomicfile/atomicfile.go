@@ -9,6 +9,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,39 @@ func Create(target string, perm os.FileMode) (*File, error) {
 		return nil, err
 	}
 	return &File{File: f, target: target, tmpName: f.Name()}, nil
+}
+
+// ErrExists is returned by CommitNew when the target exists.
+var ErrExists = errors.New("the file already exists")
+
+// CommitNew is Commit for a target that must not exist: it fails with
+// ErrExists, atomically, if something appeared under the target's name
+// meanwhile, and then discards the file.
+func (f *File) CommitNew() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	if err := f.Sync(); err != nil {
+		f.abort()
+		return err
+	}
+	var err error
+	if f.tmpName == "" {
+		// linkat does not replace an existing name.
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, f.target, unix.AT_SYMLINK_FOLLOW)
+	} else {
+		err = os.Link(f.tmpName, f.target)
+	}
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, os.ErrExist) {
+		f.abort()
+		return ErrExists
+	}
+	if err != nil {
+		f.abort()
+		return err
+	}
+	return f.abort() // the data now lives under the target's name
 }
 
 // Commit flushes the file to disk and puts it in place of the target.
@@ -87,4 +121,31 @@ func (f *File) abort() error {
 		}
 	}
 	return err
+}
+
+// Dir returns the absolute folder of path (for messages).
+func Dir(path string) string {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// CheckTarget checks, before a job runs, that a file can be written at path:
+// its folder exists and path is not a folder. It reports whether a file is
+// already there.
+func CheckTarget(path string) (exists bool, err error) {
+	dir := Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return false, fmt.Errorf("output folder '%s' does not exist; create it (mkdir -p %s) or change 'path'", dir, dir)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return false, nil
+	}
+	if st.IsDir() {
+		return true, fmt.Errorf("'%s' is a folder; 'path' must name a file", path)
+	}
+	return true, nil
 }

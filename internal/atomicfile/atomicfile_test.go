@@ -57,3 +57,47 @@ func TestAbortLeavesNothing(t *testing.T) {
 		t.Fatalf("folder holds %v after abort, want nothing", names)
 	}
 }
+
+func TestCommitNewNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "out.csv")
+	f, err := Create(target, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("new\n")
+	os.WriteFile(target, []byte("someone else's\n"), 0o644) // appears meanwhile
+	if err := f.CommitNew(); err != ErrExists {
+		t.Fatalf("CommitNew = %v, want ErrExists", err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "someone else's\n" {
+		t.Fatalf("target replaced: %q", got)
+	}
+	if names := list(t, dir); len(names) != 1 {
+		t.Fatalf("folder holds %v", names)
+	}
+
+	target2 := filepath.Join(dir, "fresh.csv")
+	f, _ = Create(target2, 0o644)
+	f.WriteString("fresh\n")
+	if err := f.CommitNew(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target2); string(got) != "fresh\n" {
+		t.Fatalf("fresh = %q", got)
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := CheckTarget(filepath.Join(dir, "missing", "x.csv")); err == nil || err.Error() != "output folder '"+filepath.Join(dir, "missing")+"' does not exist; create it (mkdir -p "+filepath.Join(dir, "missing")+") or change 'path'" {
+		t.Errorf("missing folder: %v", err)
+	}
+	if _, err := CheckTarget(dir); err == nil || err.Error() != "'"+dir+"' is a folder; 'path' must name a file" {
+		t.Errorf("folder: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "x.csv"), nil, 0o644)
+	if exists, err := CheckTarget(filepath.Join(dir, "x.csv")); !exists || err != nil {
+		t.Errorf("existing file: %v %v", exists, err)
+	}
+}
