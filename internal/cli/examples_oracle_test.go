@@ -34,14 +34,24 @@ func loadCSV(t *testing.T, db *sql.DB, name, path string, types map[string]strin
 		t.Fatal(err)
 	}
 	ph := strings.TrimSuffix(strings.Repeat("?,", len(rows[0])), ",")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range rows[1:] {
 		args := make([]any, len(r))
 		for i, v := range r {
 			args[i] = v
+			if v == "" {
+				args[i] = nil // an empty CSV field is null, as CSVOrigin reads it
+			}
 		}
-		if _, err := db.Exec("INSERT INTO "+name+" VALUES ("+ph+")", args...); err != nil {
+		if _, err := tx.Exec("INSERT INTO "+name+" VALUES ("+ph+")", args...); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,122 @@
+package cli_test
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// writeBenchData writes small orders.csv and users.csv shaped like the peer
+// benchmark's generator (../shared/bench/gen.py): quoted notes with commas
+// and escaped quotes, empty notes, orders of users that do not exist.
+func writeBenchData(t *testing.T, dir string, n int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(3, 4))
+	countries := []string{"US", "DE", "GB", "FR", "IN", "BR", "JP"}
+	statuses := []string{"new", "paid", "shipped", "cancelled"}
+	notes := []string{"", "", "gift wrap", `"fragile, handle with care"`, `"size ""XL"", blue"`}
+	var b strings.Builder
+	b.WriteString("order_id,user_id,country,age,amount,order_date,status,note\n")
+	users := n / 10
+	for i := 1; i <= n; i++ {
+		cents := 1 + r.IntN(300000)
+		fmt.Fprintf(&b, "%d,%d,%s,%d,%d.%02d,2024-%02d-%02d,%s,%s\n", i, 1+r.IntN(users+users/5), countries[r.IntN(len(countries))],
+			10+r.IntN(81), cents/100, cents%100, 1+r.IntN(12), 1+r.IntN(28), statuses[r.IntN(4)], notes[r.IntN(len(notes))])
+	}
+	os.WriteFile(filepath.Join(dir, "orders.csv"), []byte(b.String()), 0o644)
+	b.Reset()
+	b.WriteString("user_id,name,email,segment,active\n")
+	for u := 1; u <= users; u++ {
+		fmt.Fprintf(&b, "%d,User %d,u%d@example.com,%c,%t\n", u, u, u, "ABC"[r.IntN(3)], r.IntN(5) > 0)
+	}
+	os.WriteFile(filepath.Join(dir, "users.csv"), []byte(b.String()), 0o644)
+}
+
+// TestBenchJobs runs the peer-benchmark job files (bench/jobs) on small data
+// and checks each result against SQLite running the workload's SQL.
+func TestBenchJobs(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	writeBenchData(t, in, 20000)
+	for _, w := range []string{"w1", "w2", "w3", "w4"} {
+		r := run(t, "run", "../../bench/jobs/"+w+".yaml", "--param", "in_dir="+in, "--param", "out_dir="+out, "--quiet")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", w, r.code, r.stderr)
+		}
+	}
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loadCSV(t, db, "orders", filepath.Join(in, "orders.csv"), map[string]string{"order_id": "INTEGER", "user_id": "INTEGER", "country": "TEXT", "age": "INTEGER", "amount": "REAL", "order_date": "TEXT", "status": "TEXT", "note": "TEXT"})
+	loadCSV(t, db, "users", filepath.Join(in, "users.csv"), map[string]string{"user_id": "INTEGER", "name": "TEXT", "email": "TEXT", "segment": "TEXT", "active": "TEXT"})
+
+	// compare checks a job's output against a query, cell by cell (numbers
+	// with a relative tolerance, text exactly; SQL NULL as an empty field).
+	compare := func(w, query string, sorted bool) {
+		t.Helper()
+		got := readCSV(t, filepath.Join(out, w+".csv"))[1:]
+		rows, err := db.Query(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var want [][]string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			row := make([]string, len(cols))
+			for i, v := range vals {
+				if v != nil {
+					row[i] = fmt.Sprint(v)
+				}
+			}
+			want = append(want, row)
+		}
+		if !sorted {
+			sortRows(got)
+			sortRows(want)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d rows, SQLite %d", w, len(got), len(want))
+		}
+		for i := range want {
+			for c := range want[i] {
+				if !sameCell(got[i][c], want[i][c]) {
+					t.Fatalf("%s row %d col %d: Open-Stage %q, SQLite %q\n%v\n%v", w, i, c, got[i][c], want[i][c], got[i], want[i])
+				}
+			}
+		}
+	}
+	compare("w1", `SELECT country, SUM(amount), COUNT(*), AVG(amount) FROM orders WHERE age >= 18 GROUP BY country ORDER BY country`, true)
+	compare("w2", `SELECT o.*, u.name, u.email, u.segment, u.active FROM orders o LEFT JOIN users u USING (user_id) WHERE o.amount > 1000`, false)
+	compare("w3", `SELECT order_id, user_id, country, age, amount, order_date, status, note FROM (
+	                 SELECT *, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY order_date DESC, order_id) AS rn FROM orders)
+	               WHERE rn = 1 ORDER BY order_date DESC, order_id`, true)
+	compare("w4", `SELECT * FROM orders ORDER BY rowid`, true)
+}
+
+func sameCell(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, err1 := strconv.ParseFloat(a, 64)
+	y, err2 := strconv.ParseFloat(b, 64)
+	return err1 == nil && err2 == nil && math.Abs(x-y) <= 1e-9*math.Max(1, math.Abs(y))
+}
+
+func sortRows(rows [][]string) {
+	sort.Slice(rows, func(i, j int) bool { return strings.Join(rows[i], "\x00") < strings.Join(rows[j], "\x00") })
+}
