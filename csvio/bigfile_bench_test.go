@@ -12,12 +12,12 @@ import (
 	"time"
 )
 
-// TestBigFile times reading (and writing back) a large orders file. It runs
+// BenchmarkBigFile times reading (and writing back) a large orders file. It runs
 // only when CSVIO_BIGFILE names the file; the file is generated (5M rows,
 // ~285 MB) when missing. Example:
 //
-//	CSVIO_BIGFILE=/tmp/orders.csv go test ./csvio -run TestBigFile -v
-func TestBigFile(t *testing.T) {
+//	CSVIO_BIGFILE=/tmp/orders.csv go test ./csvio -run ^$ -bench BigFile -benchtime 1x
+func BenchmarkBigFile(t *testing.B) {
 	path := os.Getenv("CSVIO_BIGFILE")
 	if path == "" {
 		t.Skip("set CSVIO_BIGFILE")
