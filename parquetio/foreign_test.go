@@ -2,11 +2,9 @@ package parquetio
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -266,59 +264,3 @@ func describeTypes(s *arrow.Schema) string {
 	return b.String()
 }
 
-// TestPyarrow compares with pyarrow, the reference implementation, when it
-// is installed: pyarrow reads a file ParquetDestination wrote.
-func TestPyarrow(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import pyarrow").Run(); err != nil {
-		t.Skipf("pyarrow is not installed for %s (%v): skipping the comparison with pyarrow; the pqarrow checks above still ran", py, err)
-	}
-	path := tempPath(t, "all.parquet")
-	rows := allTypesRows()[:6]
-	mustWrite(t, path, allTypes, rows, 0)
-	script := `
-import json, sys, math, datetime
-import pyarrow.parquet as pq
-t = pq.read_table(sys.argv[1])
-print(json.dumps({
-  "types": [str(f.type) for f in t.schema],
-  "rows": [[None if v is None else
-            (repr(v) if isinstance(v, float) else
-             v.isoformat() if isinstance(v, (datetime.date, datetime.datetime)) else v)
-            for v in row.values()] for row in t.to_pylist()],
-}))
-`
-	out, err := exec.Command(py, "-c", script, path).Output()
-	if err != nil {
-		t.Fatalf("pyarrow: %v", err)
-	}
-	var res struct {
-		Types []string
-		Rows  [][]any
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	wantTypes := []string{"int64", "double", "bool", "string", "date32[day]", "timestamp[us, tz=UTC]"}
-	if !reflect.DeepEqual(res.Types, wantTypes) {
-		t.Errorf("types as pyarrow reads them: got %v, want %v", res.Types, wantTypes)
-	}
-	if len(res.Rows) != len(rows) {
-		t.Fatalf("pyarrow read %d rows, want %d", len(res.Rows), len(rows))
-	}
-	for i, row := range rows {
-		got := res.Rows[i]
-		if row[0] != nil && got[0] != float64(row[0].(int64)) && !(math.Abs(float64(row[0].(int64))) > 1<<53) {
-			t.Errorf("row %d id: got %v, want %v", i+1, got[0], row[0])
-		}
-		if row[3] != nil && got[3] != row[3] {
-			t.Errorf("row %d name: got %q, want %q", i+1, got[3], row[3])
-		}
-		if row[4] != nil && got[4] != row[4].(time.Time).Format("2006-01-02") {
-			t.Errorf("row %d day: got %v, want %v", i+1, got[4], row[4])
-		}
-		if (row[0] == nil) != (got[0] == nil) || (row[3] == nil) != (got[3] == nil) {
-			t.Errorf("row %d: nulls differ: got %v, want %v", i+1, got, row)
-		}
-	}
-}
