@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -412,6 +411,3 @@ func topoSort(stages []*Stage) (order, cycle []*Stage) {
 	}
 	return order, []*Stage{start}
 }
-
-// discard is used by tests to silence logging.
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))

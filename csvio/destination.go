@@ -37,9 +37,8 @@ type CSVDestination struct {
 	Header    bool   `param:"header" default:"true" doc:"Whether to write the column names first."`
 	IfExists  string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
 
-	schema  *arrow.Schema
-	file    *atomicfile.File
-	writeHd bool
+	schema *arrow.Schema
+	file   *atomicfile.File
 }
 
 func init() {

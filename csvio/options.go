@@ -238,22 +238,6 @@ func kindOf(t arrow.DataType) (colKind, bool) {
 	return 0, false
 }
 
-func kindName(k colKind) string {
-	switch k {
-	case kInt64:
-		return "int64"
-	case kFloat64:
-		return "float64"
-	case kBool:
-		return "bool"
-	case kDate32:
-		return "date"
-	case kTimestamp:
-		return "timestamp"
-	}
-	return "string"
-}
-
 func schemaKinds(schema *arrow.Schema) ([]colKind, error) {
 	if schema == nil {
 		return nil, errors.New("csvio: nil schema")

@@ -278,8 +278,9 @@ func TestReadOneByteReads(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, []string{"a", "b"}) {
 		t.Fatalf("header %q %v", got, err)
 	}
-	rows, _, err := runRead(t, "", schemaOf("a:int,b:string"), ReadOptions{}) // warm
-	_ = rows
+	if _, _, err := runRead(t, "", schemaOf("a:int,b:string"), ReadOptions{}); err != nil { // warm
+		t.Fatal(err)
+	}
 	mem := newMem(t)
 	r := NewReader(&oneByteReader{r: strings.NewReader(in)}, schemaOf("a:int,b:string"), ReadOptions{Header: true, Alloc: mem})
 	recs, _, err := readAll(t, r)

@@ -7,8 +7,6 @@ package stages
 import (
 	"context"
 	"fmt"
-	"io"
-	"math"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -37,78 +35,6 @@ func kGetSel(n int) *[]int32 {
 }
 
 func kPutSel(p *[]int32) { kSelPool.Put(p) }
-
-// kGathered is a whole input held as one record batch.
-type kGathered struct {
-	rec arrow.RecordBatch // nil when the input had no rows
-}
-
-// kGather receives every batch of in and concatenates them into one record
-// batch. Memory: the batches are retained until they are
-// concatenated, so the peak is about twice the input.
-func kGather(ctx context.Context, in *openstage.Inputs, alloc memory.Allocator) (kGathered, error) {
-	var recs []arrow.RecordBatch
-	release := func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}
-	total := int64(0)
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			release()
-			return kGathered{}, err
-		}
-		if dp.Batch.NumRows() == 0 {
-			dp.Batch.Release()
-			continue
-		}
-		total += dp.Batch.NumRows()
-		recs = append(recs, dp.Batch)
-	}
-	if total > math.MaxInt32 {
-		release()
-		return kGathered{}, fmt.Errorf("input has %d rows; this stage holds at most %d rows in memory", total, math.MaxInt32)
-	}
-	switch len(recs) {
-	case 0:
-		return kGathered{}, nil
-	case 1:
-		return kGathered{rec: recs[0]}, nil
-	}
-	defer release()
-	s := recs[0].Schema()
-	cols := make([]arrow.Array, s.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	parts := make([]arrow.Array, len(recs))
-	for c := range cols {
-		for i, r := range recs {
-			parts[i] = r.Column(c)
-		}
-		arr, err := array.Concatenate(parts, alloc)
-		if err != nil {
-			return kGathered{}, fmt.Errorf("column '%s': %w", s.Field(c).Name, err)
-		}
-		cols[c] = arr
-	}
-	return kGathered{rec: array.NewRecordBatch(s, cols, total)}, nil
-}
-
-func (g kGathered) Release() {
-	if g.rec != nil {
-		g.rec.Release()
-	}
-}
 
 // kSendPermuted sends rows idx of rec, in that order, in batches of at most
 // kChunkRows rows. When idx is the identity it sends zero-copy slices.

@@ -119,9 +119,9 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 		return array.NewRecordBatch(s1.in, rec.Columns()[:r.ncols], rec.NumRows())
 	}
 	if !s2.spilledAny() {
-		rec, err := s2.takeHeld()
-		if err != nil || rec == nil {
-			return err
+		rec, herr := s2.takeHeld()
+		if herr != nil || rec == nil {
+			return herr
 		}
 		idx := kSortIndex(sortColsOf(rec, keys2), int(rec.NumRows()), false)
 		res := strip(rec)
