@@ -263,4 +263,3 @@ func describeTypes(s *arrow.Schema) string {
 	}
 	return b.String()
 }
-
