@@ -55,8 +55,7 @@ type Committer interface {
 }
 
 // Mapper is an optional interface of a one-input, one-output Node whose output
-// for a batch depends only on that batch (Filter, DeleteColumns, a row
-// Transformer). The engine may then run MapBatch on several workers at once,
+// for a batch depends only on that batch (Filter, DeleteColumns). The engine may then run MapBatch on several workers at once,
 // keeping the batches in input order; Process is not called. MapBatch returns
 // a batch the engine owns (nil means "nothing to send") and must not keep rec.
 type Mapper interface {
