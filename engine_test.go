@@ -286,3 +286,20 @@ func TestUpstreamFailureIsNotEndOfStream(t *testing.T) {
 		}
 	}
 }
+
+func TestSuggestPrefersSwapsAndSimilarLength(t *testing.T) {
+	conds := []string{"<", ">", "<=", ">=", "!=", "="}
+	cols := []string{"age", "country", "name"}
+	for _, tt := range []struct {
+		in    string
+		cands []string
+		want  string
+	}{
+		{"=>", conds, ">="}, {"=<", conds, "<="}, {"agee", cols, "age"}, {"Age", cols, "age"},
+		{"contry", cols, "country"}, {"cuontry", cols, "country"}, {"zzzzzz", cols, ""},
+	} {
+		if got := openstage.Suggest(tt.in, tt.cands); got != tt.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -162,7 +162,11 @@ func (s *Spec) Set(c any, name string, value any) error {
 	if len(p.Enum) > 0 && f.Kind() == reflect.String {
 		v := f.String()
 		if !contains(p.Enum, v) {
-			return fmt.Errorf("parameter '%s': '%s' is not one of %s", name, v, strings.Join(p.Enum, ", "))
+			msg := fmt.Sprintf("parameter '%s': '%s' is not one of %s", name, v, strings.Join(p.Enum, ", "))
+			if sug := Suggest(v, p.Enum); sug != "" {
+				msg += fmt.Sprintf(" (did you mean '%s'?)", sug)
+			}
+			return fmt.Errorf("%s", msg)
 		}
 	}
 	return nil

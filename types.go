@@ -93,39 +93,55 @@ func FieldIndex(s *arrow.Schema, name string) (int, error) {
 	return -1, fmt.Errorf("%s", msg)
 }
 
-// Suggest returns the candidate closest to name (case-insensitive edit distance
-// of at most a third of its length, at least 2), or "" when none is close.
+// Suggest returns the candidate closest to name (case-insensitive edit
+// distance, counting a swap of two neighbours as one edit, of at most a third
+// of its length and at least 2), or "" when none is close. Among equally
+// close candidates it prefers the one whose length is nearest to name's.
 func Suggest(name string, candidates []string) string {
-	best, bestD := "", -1
+	best, bestD, bestL := "", -1, 0
 	limit := max(2, len(name)/3)
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(name), strings.ToLower(c))
-		if d <= limit && (bestD < 0 || d < bestD) {
-			best, bestD = c, d
+		l := abs(len(c) - len(name))
+		if d <= limit && (bestD < 0 || d < bestD || d == bestD && l < bestL) {
+			best, bestD, bestL = c, d, l
 		}
 	}
 	return best
 }
 
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of two neighbours each cost one.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // ColumnNames returns the names of s's columns, in order.

@@ -291,7 +291,7 @@ func TestNewFilter(t *testing.T) {
 		t.Fatal("Filter is not registered")
 	}
 	// The job-file path: the enum of condition is checked when set.
-	if err := spec.Set(&stages.Filter{}, "condition", "=>"); err == nil || err.Error() != "parameter 'condition': '=>' is not one of <, >, <=, >=, !=, =, in, not in, between, is null, is not null" {
+	if err := spec.Set(&stages.Filter{}, "condition", "=>"); err == nil || err.Error() != "parameter 'condition': '=>' is not one of <, >, <=, >=, !=, =, in, not in, between, is null, is not null (did you mean '>='?)" {
 		t.Fatalf("Set condition: %v", err)
 	}
 }
