@@ -26,8 +26,11 @@ import (
 // order), the first (or last) row of each key in that order is kept, and the
 // output is in sort order.
 //
-// Memory: with sort_by or keep: last the input is held in memory while it
-// fits the stage's memory budget (the job's MemoryLimit shared among the
+// Memory: with sort_by, a streaming pass holds only the best row so far of
+// each key (dedup_best.go) and sorts those at the end; when they would
+// exceed the memory budget, it hands them and the rest of the input to the
+// spilling path below. keep: last without sort_by holds the input in memory
+// while it fits the stage's memory budget (the job's MemoryLimit shared among the
 // stages that accumulate). Past it, the stage spills to temporary Arrow IPC
 // files: an external sort by (key, sort_by, input position) puts the rows of
 // each key together, the first (or last) of each is kept, and the kept rows
@@ -50,6 +53,9 @@ type RemoveDuplicates struct {
 	budget  int64
 	tempDir string
 	ncols   int
+	// fullSort disables the streaming best-row pass (dedup_best.go) for
+	// sort_by, so that tests can compare it with the full sort.
+	fullSort bool
 }
 
 var _ openstage.Accumulator = (*RemoveDuplicates)(nil)
@@ -198,6 +204,12 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 	}
 	srt := r.sorter(out, true)
 	defer srt.release()
+	if len(r.sortBy) > 0 && !r.fullSort {
+		done, err := r.dedupBest(ctx, in, out, srt)
+		if done || err != nil {
+			return err
+		}
+	}
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {

@@ -1,0 +1,304 @@
+package stages
+
+// RemoveDuplicates with sort_by, in memory: instead of holding the whole
+// input and sorting it, one streaming pass keeps, per key, only the best row
+// so far in the documented order, (sort_by..., input position): the
+// smallest for keep: first, the largest for keep: last. A row that loses to
+// another row of its key can never be kept, so the result is the same as
+// sorting everything and keeping the first (or last) row of each key.
+//
+// The best rows stay in the input batches that hold them (a batch is
+// released when none of its rows is a best row any more); when the held
+// batches grow past twice the size of the last compaction, the best rows are
+// copied into one compact batch and the old batches released. At the end
+// the survivors are put in input order and sorted by the sort kernel, which
+// is stable, so the output order, ties included, is the in-memory one.
+//
+// When the survivors plus the next batch would exceed the memory budget,
+// the survivors (in input order) and the rest of the input are handed to the
+// spilling path: the rows dropped so far lose to a survivor of their key, so
+// they would not have been kept there either, and the relative input order
+// is unchanged.
+
+import (
+	"cmp"
+	"context"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/spill"
+)
+
+// rdBest locates the best row of a key so far.
+type rdBest struct {
+	slot int32 // index into rdFast.slots
+	row  int32
+	pos  int64 // input position
+}
+
+// rdSlot is a held batch and how many best rows it holds.
+type rdSlot struct {
+	rec   arrow.RecordBatch
+	live  int
+	bytes int64
+}
+
+type rdFast struct {
+	r       *RemoveDuplicates
+	grouper *kGrouper
+	best    []rdBest
+	slots   []rdSlot
+	held    int64 // bytes of the held batches
+	compact int64 // bytes of the last compaction
+	seen    int64 // input rows so far
+	// For a sort_by column that is not a string: the order-preserving
+	// image (kOrderedUint64, complemented when descending) and the null
+	// flag (null or NaN) of each key's best row, and of the rows of the
+	// batch being folded. String columns are compared in the batches.
+	bimg  [][]uint64
+	bnull [][]bool
+	img   [][]uint64
+	null  [][]bool
+}
+
+// rdCompactMin is the least held size at which the best rows are compacted.
+var rdCompactMin int64 = 64 << 20 // a variable for tests
+
+func (f *rdFast) release() {
+	for i := range f.slots {
+		if f.slots[i].rec != nil {
+			f.slots[i].rec.Release()
+			f.slots[i].rec = nil
+		}
+	}
+	f.slots = nil
+	f.held = 0
+}
+
+func (f *rdFast) unref(s int32) {
+	sl := &f.slots[s]
+	sl.live--
+	if sl.live == 0 && sl.rec != nil {
+		sl.rec.Release()
+		sl.rec = nil
+		f.held -= sl.bytes
+	}
+}
+
+// add folds rec (owned by f) into the best rows.
+func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
+	r := f.r
+	s := int32(len(f.slots))
+	bytes := spill.Size(rec)
+	f.slots = append(f.slots, rdSlot{rec: rec, bytes: bytes, live: 1}) // pinned while folding
+	f.held += bytes
+	n := len(gids)
+	if f.bimg == nil {
+		f.bimg = make([][]uint64, len(r.sortBy))
+		f.bnull = make([][]bool, len(r.sortBy))
+		f.img = make([][]uint64, len(r.sortBy))
+		f.null = make([][]bool, len(r.sortBy))
+	}
+	cols := make([]arrow.Array, len(r.sortBy))
+	isStr := make([]bool, len(r.sortBy))
+	for k, c := range r.sortBy {
+		arr := rec.Column(c.col)
+		cols[k] = arr
+		if _, ok := arr.(*array.String); ok {
+			isStr[k] = true
+			continue
+		}
+		if cap(f.img[k]) < n {
+			f.img[k], f.null[k] = make([]uint64, n), make([]bool, n)
+		}
+		img, null := f.img[k][:n], f.null[k][:n]
+		isNull, key := kNullFunc(arr), kOrderedUint64(arr)
+		var mask uint64
+		if c.desc {
+			mask = ^uint64(0)
+		}
+		for i := range n {
+			if null[i] = isNull(i); !null[i] {
+				img[i] = key(int32(i)) ^ mask
+			} else {
+				img[i] = 0
+			}
+		}
+	}
+	for i, g := range gids {
+		pos := f.seen + int64(i)
+		if int(g) >= len(f.best) {
+			f.best = append(f.best, rdBest{slot: s, row: int32(i), pos: pos})
+			for k := range r.sortBy {
+				if !isStr[k] {
+					f.bimg[k] = append(f.bimg[k], f.img[k][i])
+					f.bnull[k] = append(f.bnull[k], f.null[k][i])
+				}
+			}
+			f.slots[s].live++
+			continue
+		}
+		b := &f.best[g]
+		c := 0
+		for k, sc := range r.sortBy {
+			if isStr[k] {
+				c = spillCompareValue(cols[k], i, f.slots[b.slot].rec.Column(sc.col), int(b.row), sc.desc, false)
+			} else {
+				xn, yn := f.null[k][i], f.bnull[k][g]
+				switch {
+				case xn && yn:
+					c = 0
+				case xn:
+					c = 1 // nulls last
+				case yn:
+					c = -1
+				default:
+					c = cmp.Compare(f.img[k][i], f.bimg[k][g])
+				}
+			}
+			if c != 0 {
+				break
+			}
+		}
+		// first keeps the smallest row in (sort_by, position) order, last
+		// the largest: on ties the earlier row wins for first, the later
+		// for last.
+		if (!r.last && c < 0) || (r.last && c >= 0) {
+			old := b.slot
+			b.slot, b.row, b.pos = s, int32(i), pos
+			for k := range r.sortBy {
+				if !isStr[k] {
+					f.bimg[k][g], f.bnull[k][g] = f.img[k][i], f.null[k][i]
+				}
+			}
+			f.slots[s].live++
+			f.unref(old)
+		}
+	}
+	f.seen += int64(len(gids))
+	f.unref(s) // unpin
+}
+
+// compactAll copies the best rows into one batch (in no particular order),
+// releases the other batches and points the best rows at it; nil when there
+// are none.
+func (f *rdFast) compactAll(alloc memory.Allocator) (arrow.RecordBatch, error) {
+	if len(f.best) == 0 {
+		return nil, nil
+	}
+	rows := make([][]int32, len(f.slots))
+	for _, b := range f.best {
+		rows[b.slot] = append(rows[b.slot], b.row)
+	}
+	newRow := make([][]int32, len(f.slots)) // per slot: old row -> new row (only where needed)
+	var parts []arrow.RecordBatch
+	off := int32(0)
+	for s, rs := range rows {
+		if len(rs) == 0 {
+			continue
+		}
+		parts = append(parts, openstage.Take(alloc, f.slots[s].rec, rs))
+		m := make([]int32, f.slots[s].rec.NumRows())
+		for j, row := range rs {
+			m[row] = off + int32(j)
+		}
+		newRow[s] = m
+		off += int32(len(rs))
+	}
+	rec, err := spillConcat(parts, alloc)
+	if err != nil {
+		return nil, err
+	}
+	for g := range f.best {
+		b := &f.best[g]
+		b.row = newRow[b.slot][b.row]
+		b.slot = 0
+	}
+	f.release()
+	rec.Retain()
+	bytes := spill.Size(rec)
+	f.slots = []rdSlot{{rec: rec, live: len(f.best), bytes: bytes}}
+	f.held, f.compact = bytes, bytes
+	return rec, nil
+}
+
+// inputOrder returns the rows of the compacted batch in input order.
+func (f *rdFast) inputOrder() []int32 {
+	idx := make([]int32, len(f.best))
+	keys := make([]uint64, len(f.best))
+	for _, b := range f.best {
+		idx[b.row] = b.row
+		keys[b.row] = uint64(b.pos)
+	}
+	kRadixSort(keys, idx)
+	return idx
+}
+
+// dedupBest runs the streaming pass. It returns done when it has sent the
+// output; otherwise it has handed the survivors to srt, and the caller
+// carries on with the rest of the input.
+func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs, srt *spillSorter) (done bool, err error) {
+	alloc := out.Allocator()
+	f := &rdFast{r: r}
+	defer f.release()
+	var gids []int32
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+		rec := dp.Batch
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		if r.budget > 0 && f.held+spill.Size(rec) > r.budget {
+			// Hand over to the spilling path.
+			surv, err := f.compactAll(alloc)
+			if err != nil {
+				rec.Release()
+				return false, err
+			}
+			if surv != nil {
+				ordered := openstage.Take(alloc, surv, f.inputOrder())
+				surv.Release()
+				f.release()
+				if err := srt.add(ordered); err != nil {
+					rec.Release()
+					return false, err
+				}
+			}
+			return false, srt.add(rec)
+		}
+		if f.grouper == nil {
+			f.grouper = kNewGrouper(rec.Schema(), r.keyCols, false)
+		}
+		gids = f.grouper.ids(rec, gids)
+		f.add(rec, gids)
+		if f.held > max(2*f.compact, rdCompactMin) {
+			surv, err := f.compactAll(alloc)
+			if err != nil {
+				return false, err
+			}
+			surv.Release()
+		}
+	}
+	surv, err := f.compactAll(alloc)
+	if err != nil || surv == nil {
+		return true, err
+	}
+	defer surv.Release()
+	idx := f.inputOrder()
+	for k := len(r.sortBy) - 1; k >= 0; k-- {
+		sc := r.sortBy[k]
+		kStableSortBy(kSortCol{arr: surv.Column(sc.col), desc: sc.desc}, idx, false)
+	}
+	return true, kSendPermuted(ctx, out, surv, idx)
+}
