@@ -2,8 +2,10 @@ package openstage
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,7 +103,7 @@ func Lookup(typ string) (*Spec, bool) {
 func Types() []string {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	return sortedKeys(registry)
+	return slices.Sorted(maps.Keys(registry))
 }
 
 func specByGoType(t reflect.Type) (*Spec, bool) {
@@ -416,7 +418,7 @@ func decodeValue(f reflect.Value, v any) error {
 			return fmt.Errorf("must be a mapping, got %s", kindOf(v))
 		}
 		out := reflect.MakeMapWithSize(f.Type(), len(m))
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			ev := reflect.New(f.Type().Elem()).Elem()
 			if err := decodeValue(ev, m[k]); err != nil {
 				return fmt.Errorf("key '%s': %w", k, err)
@@ -452,7 +454,7 @@ func decodeStruct(f reflect.Value, m map[string]any) error {
 			}
 		}
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		i := indexOf(names, k)
 		if i < 0 {
 			msg := fmt.Sprintf("unknown key '%s'", k)

@@ -2,7 +2,6 @@ package openstage
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -151,14 +150,4 @@ func ColumnNames(s *arrow.Schema) []string {
 		names[i] = f.Name
 	}
 	return names
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

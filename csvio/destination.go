@@ -181,25 +181,8 @@ func (d *CSVDestination) copyExisting(f io.Writer) (bool, error) {
 
 // Commit implements openstage.Committer: the file takes the target's place.
 func (d *CSVDestination) Commit(context.Context) error {
-	if d.file == nil {
-		return nil
-	}
-	if d.IfExists == "fail" {
-		if err := d.file.CommitNew(); err != nil {
-			if errors.Is(err, atomicfile.ErrExists) {
-				return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", d.Path)
-			}
-			return err
-		}
-		return nil
-	}
-	return d.file.Commit()
+	return d.file.Publish(d.IfExists == "fail")
 }
 
 // Abort implements openstage.Committer: the temporary file is discarded.
-func (d *CSVDestination) Abort() error {
-	if d.file == nil {
-		return nil
-	}
-	return d.file.Abort()
-}
+func (d *CSVDestination) Abort() error { return d.file.Abort() }

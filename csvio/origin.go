@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -92,7 +93,7 @@ func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
 		return fmt.Errorf("'%s' is a folder, not a CSV file", o.Path)
 	}
 	overrides := map[string]arrow.DataType{}
-	for _, name := range sortedKeys(o.ColumnTypes) {
+	for _, name := range slices.Sorted(maps.Keys(o.ColumnTypes)) {
 		t, err := openstage.ParseType(o.ColumnTypes[name])
 		if err != nil {
 			return fmt.Errorf("column_types: column '%s': %w", name, err)
@@ -200,13 +201,4 @@ func (o *CSVOrigin) sendRejects(ctx context.Context, out *openstage.Outputs, rej
 	rec := b.Build()
 	defer rec.Release()
 	return out.SendTo(ctx, o.Reject, rec)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -29,9 +29,11 @@ package jobfile
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -191,7 +193,7 @@ func (l *loader) applyOverrides() {
 	if l.params == nil {
 		l.params = map[string]*yaml.Node{}
 	}
-	for _, name := range sortedKeys(l.opts.Params) {
+	for _, name := range slices.Sorted(maps.Keys(l.opts.Params)) {
 		text := l.opts.Params[name]
 		if _, ok := l.params[name]; !ok {
 			l.probs = append(l.probs, openstage.Problem{Err: fmt.Errorf("--param %s: the job declares no parameter '%s'%s", name, name, declared(l.params))})
@@ -211,16 +213,7 @@ func declared(params map[string]*yaml.Node) string {
 	if len(params) == 0 {
 		return " (it declares none under 'params')"
 	}
-	return "; declared: " + strings.Join(sortedKeys(params), ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return "; declared: " + strings.Join(slices.Sorted(maps.Keys(params)), ", ")
 }
 
 var ref = regexp.MustCompile(`\$\$\{|\$\{([^}]*)\}`)

@@ -104,9 +104,27 @@ func (f *File) Commit() error {
 	return nil
 }
 
-// Abort discards everything written. It is safe after Commit (it does nothing).
+// Publish is what a destination's Commit does: nothing when f is nil (the
+// destination never started writing), CommitNew when the target must not be
+// replaced (if_exists: fail), else Commit.
+func (f *File) Publish(noReplace bool) error {
+	if f == nil {
+		return nil
+	}
+	if !noReplace {
+		return f.Commit()
+	}
+	err := f.CommitNew()
+	if errors.Is(err, ErrExists) {
+		return fmt.Errorf("'%s' appeared while the job ran and if_exists is fail; nothing was written", f.target)
+	}
+	return err
+}
+
+// Abort discards everything written. It is safe after Commit and on a nil
+// File (it does nothing).
 func (f *File) Abort() error {
-	if f.done {
+	if f == nil || f.done {
 		return nil
 	}
 	f.done = true
