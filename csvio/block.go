@@ -212,6 +212,9 @@ func fieldAt(buf []byte, ix []int32, j, step int, last bool) (s, e int) {
 // convert appends r values of one column from a validated block.
 func (p *parser) convert(col *column, buf []byte, ix []int32, step, r int, last bool) bool {
 	switch col.kind {
+	case kSkip:
+		col.n += r
+		return true
 	case kString:
 		return p.convString(col, buf, ix, step, r, last)
 	case kInt64:

@@ -62,14 +62,16 @@ func (p *parser) fastRow(buf []byte, pos int, eof bool) (next, nl int, ok bool) 
 		}
 		var v []byte
 		if quoting && pos < n && buf[pos] == quote {
-			if col.kind != kString {
+			if col.kind != kString && col.kind != kSkip {
 				return 0, 0, false
 			}
 			f, nx, nq, t := d.scanQuoted(buf, pos, eof)
 			if t != termDelim && t != termEOR || (t == termEOR) != last {
 				return 0, 0, false
 			}
-			if !col.appendString(buf[f.start:f.end], f.escaped, quote) {
+			if col.kind == kSkip {
+				col.n++
+			} else if !col.appendString(buf[f.start:f.end], f.escaped, quote) {
 				return 0, 0, false
 			}
 			nl += nq // includes the terminating newline
@@ -97,6 +99,10 @@ func (p *parser) fastRow(buf []byte, pos int, eof bool) (next, nl int, ok bool) 
 		}
 		v = buf[pos:end]
 		pos = i + 1
+		if col.kind == kSkip {
+			col.n++
+			continue
+		}
 		if len(v) == 0 && nullEmpty || nullOthers && p.cfg.isNull(v) {
 			col.appendNull(p.cfg.alloc)
 			continue

@@ -107,10 +107,58 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("fields differ\n got %q\nwant %q", got, want)
 		}
 		checkTyped(t, data, want, n, chunk)
+		checkSelect(t, data, want, n, chunk)
 		// The sequential paths must not panic either.
 		ReadHeader(bytes.NewReader(data), ReadOptions{Header: true})
 		InferSchema(bytes.NewReader(data), ReadOptions{Header: true}, 10, nil)
 	})
+}
+
+// checkSelect reads data keeping only some columns (ReadOptions.Select,
+// chosen from chunk's bits) and compares them with encoding/csv's fields.
+func checkSelect(t *testing.T, data []byte, records [][]string, n int, chunk uint8) {
+	var sel []int
+	for c := 0; c < n; c++ {
+		if chunk>>(c%8)&1 == 1 {
+			sel = append(sel, c)
+		}
+	}
+	if sel == nil {
+		sel = []int{n - 1}
+	}
+	var want [][]string
+	for _, rec := range records {
+		row := make([]string, len(sel))
+		for i, c := range sel {
+			row[i] = rec[c]
+		}
+		want = append(want, row)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	r := NewReader(bytes.NewReader(data), strSchema(n), ReadOptions{Workers: 1 + int(chunk%3), BatchRows: 1 + int(chunk%5), Alloc: mem, Select: sel})
+	defer r.Close()
+	recs, _, err := readAll(t, r)
+	defer releaseAll(recs)
+	if err != nil {
+		t.Fatalf("Select %v: encoding/csv accepted %q; we failed: %v", sel, records, err)
+	}
+	var got [][]string
+	for _, rec := range recs {
+		if int(rec.NumCols()) != len(sel) {
+			t.Fatalf("Select %v: batch has %d columns", sel, rec.NumCols())
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := make([]string, len(sel))
+			for c := range row {
+				row[c] = strings.ReplaceAll(rec.Column(c).(*array.String).Value(i), "\r\n", "\n")
+			}
+			got = append(got, row)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Select %v: fields differ\n got %q\nwant %q", sel, got, want)
+	}
 }
 
 // checkTyped reads data with all-int64 and all-float64 schemas and compares

@@ -26,6 +26,11 @@ type ReadOptions struct {
 	// wrong number of fields) is not an error: it is left out of the batch and
 	// reported by Reader.Rejects.
 	CollectRejects bool
+	// Select lists the columns (0-based positions in the file, ascending)
+	// that the batches hold; nil means all. The other columns are still
+	// scanned, so a ragged row or a malformed quote is an error as before,
+	// but their values are neither converted nor checked.
+	Select []int
 }
 
 // WriteOptions configures NewWriter.
@@ -198,6 +203,30 @@ func (c *readConfig) fastPath(k colKind) bool {
 	return k == kInt64 || k == kFloat64 || k == kDate32
 }
 
+// project returns the kinds with the columns not in sel marked kSkip, and
+// the schema of the kept columns; sel nil keeps every column.
+func project(schema *arrow.Schema, kinds []colKind, sel []int) ([]colKind, *arrow.Schema, error) {
+	if sel == nil {
+		return kinds, schema, nil
+	}
+	out := make([]colKind, len(kinds))
+	for i := range out {
+		out[i] = kSkip
+	}
+	fields := make([]arrow.Field, 0, len(sel))
+	prev := -1
+	for _, c := range sel {
+		if c <= prev || c >= len(kinds) {
+			return nil, nil, fmt.Errorf("csvio: Select %v: want ascending column positions below %d", sel, len(kinds))
+		}
+		prev = c
+		out[c] = kinds[c]
+		fields = append(fields, schema.Field(c))
+	}
+	md := schema.Metadata()
+	return out, arrow.NewSchema(fields, &md), nil
+}
+
 // quoteValue renders a field value for an error message, shortened if long.
 func quoteValue(b []byte) string {
 	const max = 64
@@ -216,6 +245,7 @@ const (
 	kBool
 	kDate32
 	kTimestamp
+	kSkip // scanned, not kept (ReadOptions.Select)
 )
 
 func kindOf(t arrow.DataType) (colKind, bool) {

@@ -28,8 +28,9 @@ type chunkResult struct {
 // parser turns chunks into record batches. One per worker.
 type parser struct {
 	cfg     *readConfig
-	schema  *arrow.Schema
-	cols    []column
+	schema  *arrow.Schema // of the batches: the columns not skipped
+	cols    []column      // every column of the file
+	kept    int           // columns not skipped
 	scratch []byte
 	fields  []fieldRef
 	spec    swarSpec
@@ -41,10 +42,10 @@ type parser struct {
 	inq     uint64  // block path: all ones inside quotes
 }
 
-func newParser(cfg *readConfig, schema *arrow.Schema, kinds []colKind) *parser {
-	p := &parser{cfg: cfg, schema: schema, cols: make([]column, len(kinds)), spec: newSwarSpec(&cfg.d)}
+func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind) *parser {
+	p := &parser{cfg: cfg, schema: schema, cols: make([]column, len(kinds)), kept: schema.NumFields(), spec: newSwarSpec(&cfg.d)}
 	for i, k := range kinds {
-		f := schema.Field(i)
+		f := file.Field(i)
 		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name}
 	}
 	return p
@@ -195,6 +196,9 @@ rowLoop:
 			var bad bool
 			var overflow bool
 			switch col.kind {
+			case kSkip:
+				col.n++
+				continue
 			case kString:
 				if !quoted && (len(v) == 0 && nullEmpty || nullOthers && cfg.isNull(v)) {
 					col.appendNull(mem)
@@ -295,9 +299,13 @@ rowLoop:
 		}
 		return res
 	}
-	arrs := make([]arrow.Array, ncols)
+	arrs := make([]arrow.Array, 0, p.kept)
 	for i := range cols {
-		arrs[i] = cols[i].finish()
+		if cols[i].kind == kSkip {
+			cols[i].release()
+			continue
+		}
+		arrs = append(arrs, cols[i].finish())
 	}
 	res.batch = array.NewRecordBatch(p.schema, arrs, int64(rows))
 	for _, a := range arrs {

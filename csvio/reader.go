@@ -16,7 +16,8 @@ import (
 // the context given to NewReaderContext.
 type Reader struct {
 	cfg    *readConfig
-	schema *arrow.Schema
+	file   *arrow.Schema // every column of the file
+	schema *arrow.Schema // the columns of the batches (ReadOptions.Select)
 	kinds  []colKind
 	src    io.Reader
 
@@ -49,7 +50,7 @@ func NewReader(r io.Reader, schema *arrow.Schema, opts ReadOptions) *Reader {
 // the first Next. The caller must Close the Reader (Close is safe before EOF
 // and more than once); Close waits for an in-progress Read of r to return.
 func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, opts ReadOptions) *Reader {
-	rd := &Reader{schema: schema, src: r, parent: ctx}
+	rd := &Reader{file: schema, schema: schema, src: r, parent: ctx}
 	cfg, err := opts.resolve()
 	if err != nil {
 		rd.err = err
@@ -60,10 +61,14 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 	if rd.err == nil && len(rd.kinds) == 0 {
 		rd.err = fmt.Errorf("csvio: schema has no fields")
 	}
+	if rd.err == nil {
+		rd.kinds, rd.schema, rd.err = project(schema, rd.kinds, opts.Select)
+	}
 	return rd
 }
 
-// Schema returns the schema of the batches.
+// Schema returns the schema of the batches: the schema given to
+// NewReaderContext, or the selected part of it (ReadOptions.Select).
 func (r *Reader) Schema() *arrow.Schema { return r.schema }
 
 // Rejects returns the rows left out of the batch last returned by Next
@@ -176,7 +181,7 @@ func (r *Reader) Close() error {
 
 func (r *Reader) work() {
 	defer r.wg.Done()
-	p := newParser(r.cfg, r.schema, r.kinds)
+	p := newParser(r.cfg, r.file, r.schema, r.kinds)
 	for ch := range r.jobs {
 		if r.ctx.Err() != nil {
 			r.putBuf(ch.buf)

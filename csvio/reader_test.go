@@ -617,3 +617,93 @@ func TestReadOrdersTyped(t *testing.T) {
 		}
 	}
 }
+
+// TestSelect reads typed orders keeping a few columns, on the block path and
+// the row-at-a-time path, and compares with the full read projected.
+func TestSelect(t *testing.T) {
+	data := genOrders(20000, 3)
+	full := func() [][]string {
+		r := NewReader(bytes.NewReader(data), ordersSchema, ReadOptions{Header: true, BatchRows: 700})
+		recs, _, err := readAll(t, r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer releaseAll(recs)
+		return cellStrings(recs)
+	}()
+	for _, blocks := range []bool{true, false} {
+		for _, sel := range [][]int{{0}, {2, 3, 4}, {1, 5, 7}, {7}, {0, 1, 2, 3, 4, 5, 6, 7}} {
+			t.Run(fmt.Sprintf("blocks=%v/%v", blocks, sel), func(t *testing.T) {
+				noBlocks = !blocks
+				defer func() { noBlocks = false }()
+				setChunking(t, 16<<10, 0)
+				mem := newMem(t)
+				r := NewReader(bytes.NewReader(data), ordersSchema, ReadOptions{Header: true, BatchRows: 700, Alloc: mem, Select: sel})
+				recs, _, err := readAll(t, r)
+				defer releaseAll(recs)
+				r.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Schema().NumFields() != len(sel) {
+					t.Fatalf("schema %v", r.Schema())
+				}
+				for i, c := range sel {
+					if r.Schema().Field(i).Name != ordersSchema.Field(c).Name {
+						t.Fatalf("field %d is %s, want %s", i, r.Schema().Field(i).Name, ordersSchema.Field(c).Name)
+					}
+				}
+				got := cellStrings(recs)
+				if len(got) != len(full) {
+					t.Fatalf("%d rows, want %d", len(got), len(full))
+				}
+				for i := range full {
+					for j, c := range sel {
+						if got[i][j] != full[i][c] {
+							t.Fatalf("row %d column %d: got %q want %q", i, c, got[i][j], full[i][c])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSelectErrors: a value that does not convert in a column left out is
+// not read, so not an error; structural problems still are, with the line.
+func TestSelectErrors(t *testing.T) {
+	sch := schemaOf("a:int,b:int,c:string")
+	read := func(in string, sel []int) ([][]string, error) {
+		r := NewReader(strings.NewReader(in), sch, ReadOptions{Header: true, Select: sel})
+		defer r.Close()
+		recs, _, err := readAll(t, r)
+		defer releaseAll(recs)
+		return cellStrings(recs), err
+	}
+	got, err := read("a,b,c\n1,x,\"q\"\n2,3,r\n", []int{0, 2})
+	if err != nil || !reflect.DeepEqual(rowsOf(got), []string{"1|q", "2|r"}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if _, err := read("a,b,c\n1,x,q\n", []int{1}); err == nil || !strings.Contains(err.Error(), "line 2: column 'b': cannot parse \"x\" as int64") {
+		t.Fatalf("selected bad int: %v", err)
+	}
+	if _, err := read("a,b,c\n1,2,q\n3,4\n", []int{0}); err == nil || !strings.Contains(err.Error(), "line 3: row has 2 fields, header has 3") {
+		t.Fatalf("ragged row: %v", err)
+	}
+	if _, err := read("a,b,c\n1,2,\"q\n", []int{0}); err == nil || !strings.Contains(err.Error(), "quote") {
+		t.Fatalf("unclosed quote: %v", err)
+	}
+	r := NewReader(strings.NewReader("a,b,c\n1,x,3\n4,5,6\n"), sch, ReadOptions{Header: true, Select: []int{}})
+	recs, _, err := readAll(t, r)
+	r.Close()
+	if err != nil || len(recs) != 1 || recs[0].NumRows() != 2 || recs[0].NumCols() != 0 {
+		t.Fatalf("empty Select: %v, %v", recs, err)
+	}
+	releaseAll(recs)
+	for _, sel := range [][]int{{1, 0}, {3}, {-1}, {1, 1}} {
+		if _, err := read("a,b,c\n1,2,3\n", sel); err == nil || !strings.Contains(err.Error(), "Select") {
+			t.Fatalf("Select %v: %v", sel, err)
+		}
+	}
+}
