@@ -62,6 +62,22 @@ type Mapper interface {
 	MapBatch(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error)
 }
 
+// Projector is an optional interface of an Origin that can leave columns out
+// of its output (projection pushdown). After planning the job, the engine
+// works out from the stages' Reads and PassesThrough declarations which
+// columns of the origin are read at all; when that is fewer than the origin
+// declared, it calls Project with their names, in the order of the origin's
+// schema, and plans the job again. Plan must then declare only those
+// columns on the origin's outputs (its reject pipe, if any, is not
+// concerned). Project(nil) restores every column.
+//
+// The engine checks the second plan: every stage that reads whole batches
+// must see the same schema as before. Should it not, the projection is
+// dropped and the job runs unprojected.
+type Projector interface {
+	Project(cols []string)
+}
+
 // Closer is an optional interface: the engine calls Close once when the job
 // ends, successfully or not, so a component can release what Plan acquired.
 type Closer interface {
@@ -100,6 +116,8 @@ type Plan struct {
 	alloc   memory.Allocator
 	budget  int64
 	tempDir string
+	reads   map[string][]string // input pipe → columns read (Reads)
+	through map[string][]string // input pipe → output pipes it passes through to
 }
 
 // MemoryBudget returns the bytes this stage may hold before it must spill to
@@ -169,6 +187,24 @@ func (p *Plan) SetOutputs(s *arrow.Schema) {
 // carries rows the stage could not process, with an added "error" column.
 // The run summary reports its rows as rejected.
 func (p *Plan) MarkReject(pipe string) { p.rejects[pipe] = true }
+
+// Reads declares the only columns of input pipe in that the stage reads: its
+// outputs depend on that input through these columns and through the
+// columns it passes on unchanged (PassesThrough), nothing else. A stage that
+// declares nothing for an input is taken to read all of it. The engine uses
+// these declarations to leave out, at an origin that implements Projector,
+// the columns no stage reads.
+func (p *Plan) Reads(in string, cols ...string) {
+	p.reads[in] = append(p.reads[in], cols...)
+}
+
+// PassesThrough declares that every column of output pipe out that has the
+// name of a column of input pipe in is that column, unchanged (Filter, Sort,
+// Copy pass their input through; an Aggregator does not). It only matters
+// together with Reads.
+func (p *Plan) PassesThrough(in, out string) {
+	p.through[in] = append(p.through[in], out)
+}
 
 // Allocator returns the memory allocator components must build batches with.
 func (p *Plan) Allocator() memory.Allocator { return p.alloc }

@@ -268,8 +268,21 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 		return nil, &ValidationError{Problems: probs}
 	}
 
-	// Plan every stage in topological order, propagating schemas. A stage
-	// whose inputs could not be planned is skipped: its problem is upstream.
+	if probs := j.planStages(ctx, order); len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	j.pushDown(ctx, order)
+	return order, nil
+}
+
+// planStages plans every stage in topological order, propagating schemas,
+// and fills j.plans. A stage whose inputs could not be planned is skipped:
+// its problem is upstream.
+func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
+	var probs []Problem
+	add := func(s *Stage, err error) {
+		probs = append(probs, Problem{Pos: s.pos, Stage: s, Err: err})
+	}
 	j.plans = map[*Stage]*Plan{}
 	schemas := map[*Pipe]Port{}
 	accumulators := int64(0)
@@ -280,7 +293,7 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir}
+		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, reads: map[string][]string{}, through: map[string][]string{}}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]
@@ -297,23 +310,20 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 			p.outputs = append(p.outputs, out.name)
 		}
 		if err := planStage(ctx, s, p); err != nil {
-			add(s, Position{}, err)
+			add(s, err)
 			continue
 		}
 		for _, out := range s.outputs {
 			sc, ok := p.schemas[out.name]
 			if !ok {
-				add(s, Position{}, fmt.Errorf("declared no schema for output pipe '%s' (a bug in the component: its Plan must call SetOutput or SetOutputs)", out.name))
+				add(s, fmt.Errorf("declared no schema for output pipe '%s' (a bug in the component: its Plan must call SetOutput or SetOutputs)", out.name))
 				continue
 			}
 			schemas[out] = Port{Pipe: out.name, Schema: sc}
 		}
 		j.plans[s] = p
 	}
-	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
-	}
-	return order, nil
+	return probs
 }
 
 func orGo(p Position) string {

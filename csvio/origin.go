@@ -33,7 +33,9 @@ type CSVOrigin struct {
 	Reject      string            `param:"reject" doc:"Output pipe that receives rows whose fields do not convert (as text, plus line and error columns) instead of failing the job."`
 	BatchRows   int               `param:"batch_rows" default:"65536" doc:"Rows per batch."`
 
-	schema *arrow.Schema
+	schema  *arrow.Schema // every column of the file
+	project []string      // columns to read (Project); nil means all
+	sel     []int         // their positions, set by Plan
 }
 
 func init() {
@@ -84,6 +86,14 @@ func openInput(path string) (*os.File, error) {
 	return nil, fmt.Errorf("cannot open '%s': %w", path, errors.Unwrap(err))
 }
 
+// Project implements openstage.Projector: only cols are read, the other
+// columns are scanned but not converted, so a value that would not convert
+// there is not an error. With a reject pipe every column is read, so that
+// every row that does not convert is rejected.
+func (o *CSVOrigin) Project(cols []string) {
+	o.project = cols
+}
+
 // Plan implements openstage.Origin: it reads the header and a sample of rows.
 func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
 	if o.Path == "" {
@@ -115,6 +125,23 @@ func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
 		}
 	}
 	o.schema = schema
+	o.sel = nil
+	if o.project != nil && o.Reject == "" {
+		fields := make([]arrow.Field, 0, len(o.project))
+		for _, name := range o.project {
+			i, err := openstage.FieldIndex(schema, name)
+			if err != nil {
+				return fmt.Errorf("projection: %w", err)
+			}
+			if len(o.sel) > 0 && i <= o.sel[len(o.sel)-1] {
+				return fmt.Errorf("projection: columns %v are not in the file's order", o.project)
+			}
+			o.sel = append(o.sel, i)
+			fields = append(fields, schema.Field(i))
+		}
+		p.SetOutputs(arrow.NewSchema(fields, nil))
+		return nil
+	}
 	if o.Reject != "" {
 		if !p.HasOutput(o.Reject) {
 			return fmt.Errorf("reject pipe '%s' is not an output of this stage; outputs: %v", o.Reject, p.Outputs())
@@ -155,6 +182,7 @@ func (o *CSVOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
 	defer f.Close()
 	opts := o.options()
 	opts.Alloc = out.Allocator()
+	opts.Select = o.sel
 	r := NewReaderContext(ctx, f, o.schema, opts)
 	defer r.Close()
 	for {

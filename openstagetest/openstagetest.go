@@ -54,6 +54,65 @@ func (s *Source) Pump(ctx context.Context, out *openstage.Outputs) error {
 	return nil
 }
 
+// ProjectableSource is a Source that implements openstage.Projector: after
+// the engine's projection pushdown, it sends only the columns asked for, and
+// Projected records them (nil when every column is read). Use it to test a
+// component's Reads and PassesThrough declarations.
+type ProjectableSource struct {
+	Source
+	Projected []string
+}
+
+// Project implements openstage.Projector.
+func (s *ProjectableSource) Project(cols []string) { s.Projected = cols }
+
+// Plan implements openstage.Origin.
+func (s *ProjectableSource) Plan(_ context.Context, p *openstage.Plan) error {
+	sc, _, err := s.projection()
+	if err != nil {
+		return err
+	}
+	p.SetOutputs(sc)
+	return nil
+}
+
+func (s *ProjectableSource) projection() (*arrow.Schema, []int, error) {
+	if s.Projected == nil {
+		return s.Schema, nil, nil
+	}
+	var fields []arrow.Field
+	var idx []int
+	for _, c := range s.Projected {
+		i, err := openstage.FieldIndex(s.Schema, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		idx = append(idx, i)
+		fields = append(fields, s.Schema.Field(i))
+	}
+	return arrow.NewSchema(fields, nil), idx, nil
+}
+
+// Pump implements openstage.Origin.
+func (s *ProjectableSource) Pump(ctx context.Context, out *openstage.Outputs) error {
+	sc, idx, err := s.projection()
+	if err != nil || idx == nil {
+		if err != nil {
+			return err
+		}
+		return s.Source.Pump(ctx, out)
+	}
+	rows := make([][]any, len(s.Rows))
+	for i, r := range s.Rows {
+		rows[i] = make([]any, len(idx))
+		for j, c := range idx {
+			rows[i][j] = r[c]
+		}
+	}
+	p := &Source{Schema: sc, Rows: rows, BatchRows: s.BatchRows}
+	return p.Pump(ctx, out)
+}
+
 // Sink is a Destination that keeps every row it receives, as Go values
 // (see openstage.Column.Value), and the schema of its input.
 type Sink struct {

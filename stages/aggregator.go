@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -226,6 +227,13 @@ func (a *Aggregator) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	a.schema = arrow.NewSchema(fields, nil)
 	a.budget, a.tempDir = p.MemoryBudget(), p.TempDir()
+	reads := slices.Clone(keys)
+	for _, ag := range aggs {
+		if ag.Field != "" {
+			reads = append(reads, ag.Field)
+		}
+	}
+	p.Reads(p.Inputs()[0].Pipe, reads...)
 	p.SetOutputs(a.schema)
 	return nil
 }

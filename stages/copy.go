@@ -34,6 +34,7 @@ func (c *Copy) Connectivity() openstage.Connectivity { return openstage.OneToMan
 
 // Plan declares every output with the input's schema.
 func (c *Copy) Plan(_ context.Context, p *openstage.Plan) error {
+	passThrough(p)
 	p.SetOutputs(p.InputSchema())
 	return nil
 }

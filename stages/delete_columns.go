@@ -74,6 +74,7 @@ func (d *DeleteColumns) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	md := in.Metadata()
 	d.schema = arrow.NewSchema(fields, &md)
+	passThrough(p)
 	p.SetOutputs(d.schema)
 	return nil
 }

@@ -147,6 +147,11 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 		}
 		f.pred = pred
 	}
+	if f.prog != nil {
+		passThrough(p, f.prog.refs...)
+	} else {
+		passThrough(p, f.Field)
+	}
 	p.SetOutputs(s)
 	return nil
 }

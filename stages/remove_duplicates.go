@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -192,6 +193,7 @@ func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 		r.sortBy = cols
 	}
 	r.budget, r.tempDir, r.ncols = p.MemoryBudget(), p.TempDir(), in.NumFields()
+	passThrough(p, slices.Concat(r.Key, r.SortBy)...)
 	p.SetOutputs(in)
 	return nil
 }

@@ -199,6 +199,11 @@ func (s *Sort) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	s.cols = cols
 	s.budget, s.tempDir = p.MemoryBudget(), p.TempDir()
+	reads := make([]string, len(s.Keys))
+	for i, k := range s.Keys {
+		reads[i] = k.Field
+	}
+	passThrough(p, reads...)
 	p.SetOutputs(in)
 	return nil
 }

@@ -187,6 +187,7 @@ func (s *Switcher) Plan(_ context.Context, p *openstage.Plan) error {
 		return err
 	}
 	s.plan = pl
+	passThrough(p, s.Field)
 	p.SetOutputs(in)
 	return nil
 }

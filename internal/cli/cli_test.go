@@ -339,3 +339,56 @@ func TestReferenceDocsUpToDate(t *testing.T) {
 func regexpLine(s, pattern string) bool {
 	return regexp.MustCompile(pattern).MatchString(s)
 }
+
+// TestProjectionSkipsUnreadColumns: a job that only counts rows by name does
+// not convert age, so badint.csv's bad age is no error there (reported with
+// --verbose as a projection); the same file still fails a job that writes
+// age out (TestMalformedCSVFailsWithLineAndLeavesNoOutput), and a reject pipe
+// turns the projection off so the row is rejected.
+func TestProjectionSkipsUnreadColumns(t *testing.T) {
+	abs, _ := filepath.Abs(filepath.Join("testdata", "data", "badint.csv"))
+	write := func(reject bool) string {
+		extra, stage, pipes := "", "", ""
+		if reject {
+			extra = ", reject: bad_rows"
+			stage = "\n  - {name: rejects, type: CSVDestination, path: \"${out_dir}/rejects.csv\"}"
+			pipes = "\n  - {name: bad_rows, from: reader, to: rejects}"
+		}
+		job := filepath.Join(t.TempDir(), "job.yaml")
+		os.WriteFile(job, []byte(`name: projection
+params: {out_dir: out}
+stages:
+  - {name: reader, type: CSVOrigin, path: "`+abs+`", column_types: {age: int64}, sample_rows: 1`+extra+`}
+  - {name: counts, type: Aggregator, keys: [name], aggregations: [{type: count, as: n}]}
+  - {name: writer, type: CSVDestination, path: "${out_dir}/out.csv"}`+stage+`
+pipes:
+  - {name: rows, from: reader, to: counts}
+  - {name: totals, from: counts, to: writer}`+pipes+`
+`), 0o644)
+		return job
+	}
+	out := t.TempDir()
+	r := run(t, "run", write(false), "--param", "out_dir="+out, "--verbose", "--quiet")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "msg=projection stage=reader reads=name of=2") {
+		t.Errorf("no projection logged:\n%s", r.stderr)
+	}
+	got, _ := os.ReadFile(filepath.Join(out, "out.csv"))
+	if string(got) != "name,n\nA,1\nB,1\n" {
+		t.Errorf("out.csv:\n%s", got)
+	}
+	out = t.TempDir()
+	r = run(t, "run", write(true), "--param", "out_dir="+out, "--verbose", "--quiet")
+	if r.code != 0 {
+		t.Fatalf("with a reject pipe: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "msg=projection") {
+		t.Errorf("projection with a reject pipe:\n%s", r.stderr)
+	}
+	rej, _ := os.ReadFile(filepath.Join(out, "rejects.csv"))
+	if !strings.Contains(string(rej), "badint.csv:3: column 'age'") {
+		t.Errorf("rejects.csv:\n%s", rej)
+	}
+}
