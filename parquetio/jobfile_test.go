@@ -3,8 +3,10 @@ package parquetio_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -92,6 +94,42 @@ setosa     | 1  | 2024-01-01
 versicolor | 2  | 2024-01-02
 virginica  | 3  | 2024-01-03
 (1000 rows, showing the first 3)
+`
+	if out.String() != want {
+		t.Fatalf("printed:\n%s\nwant:\n%s", out.String(), want)
+	}
+
+	// Projection pushdown: only species and amount are read from the file.
+	agg := loadJob(t, dir, `name: totals
+stages:
+  - {name: reader, type: ParquetOrigin, path: out/gen.parquet}
+  - name: totals
+    type: Aggregator
+    keys: [species]
+    aggregations: [{field: amount, type: count, as: n}, {field: id, type: max}]
+  - {name: peek, type: Printer}
+pipes:
+  - {name: rows, from: reader, to: totals}
+  - {name: sums, from: totals, to: peek}
+`)
+	agg.Job.Allocator = mem
+	var log bytes.Buffer
+	agg.Job.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	out.Reset()
+	agg.Job.Stage("peek").Component().(*stages.Printer).Out = &out
+	if err := agg.Job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "msg=projection stage=reader reads=id,species,amount of=4") {
+		t.Fatalf("projection not logged:\n%s", log.String())
+	}
+	want = `== peek
+species    | n   | id_max
+-----------+-----+-------
+setosa     | 334 | 1000
+versicolor | 333 | 998
+virginica  | 333 | 999
+(3 rows)
 `
 	if out.String() != want {
 		t.Fatalf("printed:\n%s\nwant:\n%s", out.String(), want)

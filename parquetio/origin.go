@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -31,8 +32,13 @@ type ParquetOrigin struct {
 	Columns   openstage.Strings `param:"columns" doc:"Columns to read, in this order (default: every column, in the file's order). The others are not read from disk."`
 	BatchRows int               `param:"batch_rows" default:"65536" doc:"Most rows per batch (a batch never spans two row groups); 0 means 65536."`
 
-	schema *arrow.Schema // planned
+	schema  *arrow.Schema // planned
+	project []string      // Project: the columns read downstream (nil: all)
 }
+
+// Project implements openstage.Projector: columns no stage reads are not
+// read from the file.
+func (o *ParquetOrigin) Project(cols []string) { o.project = cols }
 
 // column is one column the origin reads.
 type column struct {
@@ -222,6 +228,13 @@ func (o *ParquetOrigin) resolve(r *reader) ([]column, *arrow.Schema, error) {
 			seen[name] = true
 			picked = append(picked, i)
 		}
+	}
+	if o.project != nil {
+		keep := map[string]bool{}
+		for _, c := range o.project {
+			keep[c] = true
+		}
+		picked = slices.DeleteFunc(picked, func(i int) bool { return !keep[fileSchema.Field(i).Name] })
 	}
 	var (
 		cols     []column
