@@ -20,7 +20,8 @@ import (
 // at validation (int64, float64, bool, date, timestamp, else string) unless
 // given in column_types. A field that does not convert to its column's type
 // fails the job with the file, line and column — or, when a reject pipe is
-// declared, goes to that pipe as text with the line and the error.
+// declared, goes to that pipe as text with the line and the error. Columns
+// that no stage reads are not converted (see Project).
 type CSVOrigin struct {
 	Path        string            `param:"path" path:"true" required:"true" doc:"The CSV file to read."`
 	Delimiter   byte              `param:"delimiter" default:"," doc:"Field separator: one character; \\t for tab."`
@@ -43,6 +44,12 @@ func init() {
 		Type:    "CSVOrigin",
 		Layer:   openstage.Extraction,
 		Summary: "Reads a CSV file (RFC 4180, UTF-8 with or without BOM), in parallel, with typed columns.",
+		Doc: `Only the columns that some stage downstream reads are converted
+(projection pushdown; --verbose logs it): every field is still scanned, so a
+ragged row or an unclosed quote fails the job with its line, but a value
+that would not convert in a column nobody reads is not an error. With a
+reject pipe every column is converted, so every row that does not convert
+is rejected.`,
 		New:     func() any { return &CSVOrigin{} },
 		Example: `- name: orders_reader
   type: CSVOrigin
