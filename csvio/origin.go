@@ -50,7 +50,7 @@ ragged row or an unclosed quote fails the job with its line, but a value
 that would not convert in a column nobody reads is not an error. With a
 reject pipe every column is converted, so every row that does not convert
 is rejected.`,
-		New:     func() any { return &CSVOrigin{} },
+		New: func() any { return &CSVOrigin{} },
 		Example: `- name: orders_reader
   type: CSVOrigin
   path: data/orders.csv

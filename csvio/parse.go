@@ -2,6 +2,8 @@ package csvio
 
 import (
 	"math"
+	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -384,7 +386,7 @@ func appendFloat(dst []byte, v float64) []byte {
 	a := math.Abs(v)
 	if a < 1e13 && a >= 1e-2 || a == 0 && math.Signbit(v) == false {
 		if a == math.Trunc(a) {
-			return strconv.AppendInt(dst, int64(v), 10)
+			return appendInt(dst, int64(v))
 		}
 		// Two-decimal fast path: r/100 is the float nearest to the decimal
 		// r/100, and below 1e13 two distinct multiples of 0.01 are more than
@@ -397,7 +399,7 @@ func appendFloat(dst []byte, v float64) []byte {
 				dst = append(dst, '-')
 				ir = -ir
 			}
-			dst = strconv.AppendInt(dst, ir/100, 10)
+			dst = appendInt(dst, ir/100)
 			c := ir % 100
 			dst = append(dst, '.', byte('0'+c/10))
 			if c%10 != 0 {
@@ -417,6 +419,51 @@ func appendFloat(dst []byte, v float64) []byte {
 	return strconv.AppendFloat(dst, v, 'f', -1, 64)
 }
 
-func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
+// appendInt appends v in decimal, as strconv.AppendInt(dst, v, 10) does,
+// writing the digits in place two at a time.
+func appendInt(dst []byte, v int64) []byte {
+	u := uint64(v)
+	if v < 0 {
+		dst = append(dst, '-')
+		u = -u
+	}
+	if u < 10 {
+		return append(dst, byte('0'+u))
+	}
+	n := decimalLen(u)
+	l := len(dst)
+	dst = slices.Grow(dst, n)[:l+n]
+	i := l + n
+	for u >= 100 {
+		q := u / 100
+		r := (u - q*100) * 2
+		i -= 2
+		dst[i], dst[i+1] = digitPairs[r], digitPairs[r+1]
+		u = q
+	}
+	if u >= 10 {
+		dst[i-2], dst[i-1] = digitPairs[u*2], digitPairs[u*2+1]
+	} else {
+		dst[i-1] = byte('0' + u)
+	}
+	return dst
+}
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// decimalLen returns the number of decimal digits of u (u > 0).
+func decimalLen(u uint64) int {
+	// bits.Len64 * 1233 >> 12 approximates log10; one comparison corrects it.
+	n := (bits.Len64(u) * 1233) >> 12
+	if u >= pow10u64[n] {
+		n++
+	}
+	return n
+}
+
+var pow10u64 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+	1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 func indexByteString(s string, c byte) int { return strings.IndexByte(s, c) }

@@ -37,11 +37,12 @@ import (
 // with one exception: in a single-column file a null is an empty line, which
 // readers skip.
 type Writer struct {
-	w      io.Writer
-	schema *arrow.Schema
-	kinds  []colKind
-	delim  byte
-	opts   WriteOptions
+	w       io.Writer
+	schema  *arrow.Schema
+	kinds   []colKind
+	delim   byte
+	special [256]bool // bytes that make a string need quotes
+	opts    WriteOptions
 
 	workers int
 	jobs    chan *wjob
@@ -73,6 +74,9 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriteOptions) *Writer {
 	wr := &Writer{w: w, schema: schema, opts: opts, delim: opts.Delimiter}
 	if wr.delim == 0 {
 		wr.delim = ','
+	}
+	for _, c := range []byte{wr.delim, '"', '\n', '\r'} {
+		wr.special[c] = true
 	}
 	if wr.delim == '"' || wr.delim == '\n' || wr.delim == '\r' {
 		wr.err = fmt.Errorf("csvio: invalid delimiter %q", wr.delim)
@@ -312,11 +316,10 @@ func (w *Writer) appendString(dst []byte, s string) []byte {
 	if len(s) == 0 {
 		return append(dst, '"', '"')
 	}
-	delim := w.delim
 	need := false
+	special := &w.special
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == delim || c == '"' || c == '\n' || c == '\r' {
+		if special[s[i]] {
 			need = true
 			break
 		}

@@ -526,3 +526,24 @@ func TestSwarFloatDate(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendIntMatchesStrconv compares appendInt with strconv.AppendInt at
+// every power of ten and its neighbours, the extremes and random values.
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	vals := []int64{0, 1, -1, 9, 10, 99, 100, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for p := int64(1); p <= 1e18; p *= 10 {
+		vals = append(vals, p-1, p, p+1, -p+1, -p, -p-1)
+	}
+	rng := rand.New(rand.NewSource(5))
+	for i := 0; i < 100000; i++ {
+		vals = append(vals, rng.Int63()>>rng.Intn(63), -rng.Int63()>>rng.Intn(63))
+	}
+	for _, v := range vals {
+		prefix := []byte("x,")
+		got := appendInt(prefix, v)
+		want := strconv.AppendInt([]byte("x,"), v, 10)
+		if string(got) != string(want) {
+			t.Fatalf("appendInt(%d) = %q, want %q", v, got, want)
+		}
+	}
+}
