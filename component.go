@@ -108,17 +108,29 @@ type Port struct {
 
 // Plan is what a component sees at validation time.
 type Plan struct {
-	stage   *Stage
-	inputs  []Port
-	outputs []string
-	schemas map[string]*arrow.Schema
-	rejects map[string]bool
-	alloc   memory.Allocator
-	budget  int64
-	tempDir string
-	reads   map[string][]string // input pipe → columns read (Reads)
-	through map[string][]string // input pipe → output pipes it passes through to
+	stage    *Stage
+	inputs   []Port
+	outputs  []string
+	schemas  map[string]*arrow.Schema
+	rejects  map[string]bool
+	alloc    memory.Allocator
+	budget   int64
+	tempDir  string
+	reads    map[string][]string // input pipe → columns read (Reads)
+	through  map[string][]string // input pipe → output pipes it passes through to
+	forkJoin bool
 }
+
+// ForkJoin reports whether two input pipes of the stage are connected other
+// than through the stage itself: one stage forks (a Copy, a Switcher, an
+// origin read twice) and the branches meet again here, or two such forks
+// cross. A stage that reads one input to its end before the next (a Joiner's
+// build side first, a Funnel in sequence) must then take batches from
+// whichever input has them and hold the later inputs' batches until their
+// turn, or the job can deadlock: a stage upstream waits for room on a pipe
+// that nobody reads. Without ForkJoin, reading one input at a time is safe
+// and holds nothing.
+func (p *Plan) ForkJoin() bool { return p.forkJoin }
 
 // MemoryBudget returns the bytes this stage may hold before it must spill to
 // disk (package spill): the job's MemoryLimit shared among its Accumulators.

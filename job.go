@@ -40,6 +40,8 @@ type Job struct {
 	stages  []*Stage // set by plan
 	summary *Summary
 	plans   map[*Stage]*Plan
+	// stages with two inputs connected other than through them (Plan.ForkJoin)
+	forkJoins map[*Stage]bool
 }
 
 // NewJob returns a job made of the given stages and every stage connected to
@@ -268,6 +270,7 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 		return nil, &ValidationError{Problems: probs}
 	}
 
+	j.forkJoins = forkJoins(j.stages, j.Pipes())
 	if probs := j.planStages(ctx, order); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}
@@ -293,7 +296,7 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, reads: map[string][]string{}, through: map[string][]string{}}
+		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]
@@ -324,6 +327,50 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 		j.plans[s] = p
 	}
 	return probs
+}
+
+// forkJoins returns the stages with two input pipes whose producers are
+// connected, in the job's graph seen without directions, other than through
+// the stage (Plan.ForkJoin). A deadlock among stages that read their inputs
+// one at a time needs such a stage: it waits on one input while a stage
+// connected to that input waits for room on another of its inputs.
+func forkJoins(stages []*Stage, pipes []*Pipe) map[*Stage]bool {
+	out := map[*Stage]bool{}
+	for _, s := range stages {
+		if len(s.inputs) < 2 {
+			continue
+		}
+		parent := map[*Stage]*Stage{}
+		var find func(x *Stage) *Stage
+		find = func(x *Stage) *Stage {
+			p, ok := parent[x]
+			if !ok || p == x {
+				return x
+			}
+			r := find(p)
+			parent[x] = r
+			return r
+		}
+		for _, p := range pipes {
+			if p.from == nil || p.to == nil || p.from == s || p.to == s {
+				continue
+			}
+			parent[find(p.from)] = find(p.to)
+		}
+		seen := map[*Stage]bool{}
+		for _, in := range s.inputs {
+			if in.from == nil {
+				continue
+			}
+			r := find(in.from)
+			if seen[r] {
+				out[s] = true
+				break
+			}
+			seen[r] = true
+		}
+	}
+	return out
 }
 
 func orGo(p Position) string {

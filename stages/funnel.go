@@ -21,6 +21,7 @@ type Funnel struct {
 	schema *arrow.Schema
 	perms  map[string][]int // per input pipe: its column for each output column; nil when already in order
 	pipes  []string
+	seq    routeSeqConfig
 }
 
 var _ openstage.Node = (*Funnel)(nil)
@@ -32,7 +33,7 @@ func init() {
 		Summary: "Concatenates the rows of several input pipes into one output pipe.",
 		Doc: `Funnel has any number of input pipes and one output pipe. Every input must have the same set of column names with the same types; the output has the columns in the order of the first input pipe, and batches of inputs that order their columns differently are reordered without copying data. A missing, extra or differently typed column is a validation error naming the pipe and the columns.
 
-mode: continuous (the default) passes on each batch as soon as any input delivers it, so the rows of different inputs interleave in no fixed order. sequence passes on all the rows of the first connected input, then all of the second, and so on, each in its own order; meanwhile the later inputs' upstream stages wait (backpressure) — unless the current input stalls for a second while a later one has rows waiting, which happens when two inputs come from one upstream stage: then Funnel buffers the later rows in memory rather than deadlock, and counts them as rows_buffered.`,
+mode: continuous (the default) passes on each batch as soon as any input delivers it, so the rows of different inputs interleave in no fixed order. sequence passes on all the rows of the first connected input, then all of the second, and so on, each in its own order; meanwhile the later inputs' upstream stages wait (backpressure). When two inputs come, directly or not, from one upstream stage, that could deadlock: the engine sees at validation that they meet again here — then it takes rows from whichever input has them and holds the other side's until its turn, in memory up to its share of the memory limit and beyond that in a temporary file, counting those rows as rows_buffered (and spilled_rows); otherwise the other side's upstream simply waits (backpressure) and nothing is held.`,
 		Example: `- name: combine
   type: Funnel
   mode: sequence`,
@@ -63,6 +64,7 @@ func (f *Funnel) Plan(_ context.Context, p *openstage.Plan) error {
 	misaligned := false
 	f.perms = map[string][]int{}
 	f.pipes = nil
+	f.seq = routeSeqConfigOf(p)
 	for _, in := range ins {
 		f.pipes = append(f.pipes, in.Pipe)
 		if dup := funnelDuplicate(in.Schema); dup != "" {
@@ -156,7 +158,7 @@ func (f *Funnel) Process(ctx context.Context, in *openstage.Inputs, out *opensta
 		return dp.Batch, dp.Pipe, err
 	}
 	if f.Mode == "sequence" {
-		rd := newRouteSeqReader(in, out, f.pipes...)
+		rd := newRouteSeqReader(in, out, f.seq, f.pipes...)
 		defer rd.Release()
 		next = func() (arrow.RecordBatch, string, error) {
 			rec, i, err := rd.Next(ctx)

@@ -40,6 +40,7 @@ type Joiner struct {
 	Build    string            `param:"build" default:"auto" enum:"auto,left,right" doc:"Which side is read into memory first: auto builds the right side, except for right joins (the left side). Build the smaller side."`
 
 	plan joinPlan
+	seq  routeSeqConfig
 }
 
 // joinPlan is what Joiner.Plan works out for the run.
@@ -86,7 +87,7 @@ Matches: every pair of matching rows produces a row, so a key repeated m times o
 
 Output columns: the left columns then the right columns. A key column with the same name on both sides appears once, at its left position, holding the key of whichever side has the row, so it is never null when either side has a key. Key columns with different names are both kept. Any other column name present on both sides gets the suffixes (default _x for the left, _y for the right, as pandas); a suffixed name that collides with another column is a validation error.
 
-Order and memory: Joiner is a hash join. It reads the build side entirely into memory (build: auto means the right side, or the left side for a right join; choose the smaller side), then streams the other side, keeping its row order: each probe row is followed by its matches in build order; unmatched build rows (outer joins, or a left join building the left side) come at the end. Output batches hold at most 65536 rows. When the build side outgrows the stage's share of the job's memory limit (--memory-limit), Joiner switches to a grace hash join: it writes both sides to temporary files in 32 partitions by key and joins them one partition at a time; the output then comes partition by partition, without the probe side's order, and the run summary counts the rows written as spilled_rows. If the build side stalls for a second while the other side has rows waiting (both inputs coming from one upstream stage), Joiner buffers the other side in memory rather than deadlock, and counts those rows as rows_buffered.`,
+Order and memory: Joiner is a hash join. It reads the build side entirely into memory (build: auto means the right side, or the left side for a right join; choose the smaller side), then streams the other side, keeping its row order: each probe row is followed by its matches in build order; unmatched build rows (outer joins, or a left join building the left side) come at the end. Output batches hold at most 65536 rows. When the build side outgrows the stage's share of the job's memory limit (--memory-limit), Joiner switches to a grace hash join: it writes both sides to temporary files in 32 partitions by key and joins them one partition at a time; the output then comes partition by partition, without the probe side's order, and the run summary counts the rows written as spilled_rows. When both inputs come, directly or not, from one upstream stage (a Copy, a Switcher, an origin with two output pipes), reading the build side alone could deadlock: the engine sees at validation that they meet again here — then it takes rows from whichever input has them and holds the other side's until its turn, in memory up to its share of the memory limit and beyond that in a temporary file, counting those rows as rows_buffered (and spilled_rows); otherwise the other side's upstream simply waits (backpressure) and nothing is held.`,
 		Example: `- name: join_users_orders
   type: Joiner
   left: users_pipe
@@ -189,6 +190,7 @@ func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
 		return err
 	}
 	j.plan = pl
+	j.seq = routeSeqConfigOf(p)
 	p.SetOutputs(pl.schema)
 	return nil
 }
@@ -294,7 +296,7 @@ func (j *Joiner) Process(ctx context.Context, in *openstage.Inputs, out *opensta
 	if pl.buildLeft {
 		buildPipe, probePipe = pl.leftP, pl.rightP
 	}
-	rd := newRouteSeqReader(in, out, buildPipe, probePipe)
+	rd := newRouteSeqReader(in, out, j.seq, buildPipe, probePipe)
 	defer rd.Release()
 	run := newJoinRun(pl, out)
 	defer run.release()

@@ -24,6 +24,7 @@ type Lookup struct {
 	Reject       string            `param:"reject" doc:"Name of the output pipe that receives the stream rows not found, with an added error column (with on_miss: reject)."`
 
 	plan lookupPlan
+	seq  routeSeqConfig
 }
 
 // lookupPlan is what Lookup.Plan works out for the run.
@@ -51,7 +52,7 @@ Keys: key names the stream's key column(s), reference_key the reference's when n
 
 on_miss says what happens to a stream row whose key is not in the reference: fail (the default, as in DataStage) stops the job with the row number and key; drop leaves the row out and counts it in the stage's dropped counter; continue keeps it with null reference columns and counts it as missed; reject sends it to the output pipe named by reject, with an error column saying which key was not found. A Lookup has one output pipe, or two with a reject pipe.
 
-If the reference stalls for a second while stream rows wait (both inputs coming from one upstream stage), Lookup buffers the stream in memory rather than deadlock, and counts those rows as rows_buffered.`,
+Lookup reads the whole reference before the stream. When both inputs come, directly or not, from one upstream stage, that could deadlock: the engine sees at validation that they meet again here — then it takes rows from whichever input has them and holds the other side's until its turn, in memory up to its share of the memory limit and beyond that in a temporary file, counting those rows as rows_buffered (and spilled_rows); otherwise the other side's upstream simply waits (backpressure) and nothing is held.`,
 		Example: `- name: add_user
   type: Lookup
   reference: users_pipe
@@ -197,13 +198,14 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 		}
 	}
 	l.plan = pl
+	l.seq = routeSeqConfigOf(p)
 	return nil
 }
 
 // Process loads the reference, then looks up every stream batch.
 func (l *Lookup) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	pl := &l.plan
-	rd := newRouteSeqReader(in, out, pl.refPipe, pl.streamPipe)
+	rd := newRouteSeqReader(in, out, l.seq, pl.refPipe, pl.streamPipe)
 	defer rd.Release()
 	run := &lookupRun{plan: pl, out: out, reject: l.Reject}
 	defer run.release()

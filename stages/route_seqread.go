@@ -2,20 +2,26 @@ package stages
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/spill"
 )
 
-// routeStallTimeout is how long a routeSeqReader waits for the pipe it is
-// reading before it suspects a fork-join deadlock and starts buffering the
-// other pipes.
-const routeStallTimeout = time.Second
+// routeSeqConfig is what a routeSeqReader needs from the stage's plan.
+type routeSeqConfig struct {
+	forkJoin bool   // openstage.Plan.ForkJoin
+	budget   int64  // bytes of early batches held in memory before spilling
+	tempDir  string // for spill files
+}
+
+func routeSeqConfigOf(p *openstage.Plan) routeSeqConfig {
+	return routeSeqConfig{forkJoin: p.ForkJoin(), budget: p.MemoryBudget(), tempDir: p.TempDir()}
+}
 
 // routeSeqReader returns the batches of several input pipes one pipe after
 // the other: every batch of pipes[0], then every batch of pipes[1], ... It is
@@ -23,30 +29,30 @@ const routeStallTimeout = time.Second
 // how Funnel reads its inputs in sequence.
 //
 // Reading only the current pipe lets the others' producers wait on
-// backpressure, which holds nothing in memory. But when two inputs come from
-// the same upstream stage (a Copy feeding a Joiner both directly and through
-// an Aggregator), that upstream blocks on the full later pipe and the current
-// pipe never ends: a deadlock. So when the current pipe delivers nothing for
-// routeStallTimeout, the reader takes whatever any pipe has and keeps the
-// batches of later pipes in memory until their turn, counting their rows in
-// the stage's "rows_buffered" counter.
+// backpressure, which holds nothing in memory, and is safe unless the
+// stage's inputs are connected upstream (openstage.Plan.ForkJoin: a Copy
+// feeding a Joiner both directly and through an Aggregator). Then the
+// upstream stage would block on the full later pipe and the current pipe
+// would never end: a deadlock. So in a fork-join the reader takes whatever
+// any pipe has and keeps the batches of later pipes until their turn,
+// counting their rows as "rows_buffered": in memory up to the budget, then in
+// spill files ("spilled_rows").
 type routeSeqReader struct {
 	in      *openstage.Inputs
 	out     *openstage.Outputs
+	cfg     routeSeqConfig
 	pipes   []string
 	cur     int
 	eof     []bool
-	pending [][]arrow.RecordBatch // batches received ahead of their pipe's turn
-	drain   bool                  // the current pipe stalled: receive from any pipe
-	stall   time.Duration
+	pending []routeQueue // batches received ahead of their pipe's turn
+	held    int64        // bytes of pending batches in memory
 }
 
-func newRouteSeqReader(in *openstage.Inputs, out *openstage.Outputs, pipes ...string) *routeSeqReader {
+func newRouteSeqReader(in *openstage.Inputs, out *openstage.Outputs, cfg routeSeqConfig, pipes ...string) *routeSeqReader {
 	return &routeSeqReader{
-		in: in, out: out, pipes: pipes,
+		in: in, out: out, cfg: cfg, pipes: pipes,
 		eof:     make([]bool, len(pipes)),
-		pending: make([][]arrow.RecordBatch, len(pipes)),
-		stall:   routeStallTimeout,
+		pending: make([]routeQueue, len(pipes)),
 	}
 }
 
@@ -55,34 +61,28 @@ func newRouteSeqReader(in *openstage.Inputs, out *openstage.Outputs, pipes ...st
 func (r *routeSeqReader) Next(ctx context.Context) (arrow.RecordBatch, int, error) {
 	for r.cur < len(r.pipes) {
 		i := r.cur
-		if q := r.pending[i]; len(q) > 0 {
-			rec := q[0]
-			q[0] = nil
-			r.pending[i] = q[1:]
+		rec, size, err := r.pending[i].pop(r.out.Allocator())
+		if err != nil {
+			return nil, i, err
+		}
+		if rec != nil {
+			r.held -= size
 			return rec, i, nil
 		}
 		if r.eof[i] {
 			r.cur++
-			r.drain = false
 			continue
 		}
-		if !r.drain {
-			tctx, cancel := context.WithTimeout(ctx, r.stall)
-			rec, err := r.in.RecvFrom(tctx, r.pipes[i])
-			cancel()
+		if !r.cfg.forkJoin {
+			rec, err := r.in.RecvFrom(ctx, r.pipes[i])
 			switch {
 			case err == nil:
 				return rec, i, nil
 			case err == io.EOF:
 				r.eof[i] = true
-			case ctx.Err() != nil:
-				return nil, i, ctx.Err()
-			case errors.Is(err, context.DeadlineExceeded):
-				r.drain = true
-			default:
-				return nil, i, err
+				continue
 			}
-			continue
+			return nil, i, err
 		}
 		dp, err := r.in.Recv(ctx)
 		if err == io.EOF {
@@ -103,14 +103,105 @@ func (r *routeSeqReader) Next(ctx context.Context) (arrow.RecordBatch, int, erro
 			dp.Batch.Release()
 			return nil, i, fmt.Errorf("internal error: batch from pipe '%s' after it ended", dp.Pipe)
 		}
-		r.pending[j] = append(r.pending[j], dp.Batch)
-		r.out.Count("rows_buffered", dp.Batch.NumRows())
+		if err := r.hold(j, dp.Batch); err != nil {
+			return nil, i, err
+		}
 		// Recv does not say when the current pipe ends; look without waiting.
 		if rec := r.poll(ctx, i); rec != nil {
 			return rec, i, nil
 		}
 	}
 	return nil, -1, io.EOF
+}
+
+// hold keeps rec, a batch of pipe j, until j's turn.
+func (r *routeSeqReader) hold(j int, rec arrow.RecordBatch) error {
+	n := rec.NumRows()
+	r.out.Count("rows_buffered", n)
+	size := spill.Size(rec)
+	q := &r.pending[j]
+	if q.w == nil && r.held+size <= r.cfg.budget {
+		q.mem = append(q.mem, rec)
+		q.sizes = append(q.sizes, size)
+		r.held += size
+		return nil
+	}
+	defer rec.Release()
+	if q.w == nil {
+		w, err := spill.NewWriter(r.cfg.tempDir, rec.Schema(), r.out.Allocator())
+		if err != nil {
+			return err
+		}
+		q.w = w
+		r.out.Count("spill_runs", 1)
+	}
+	if err := q.w.Write(rec); err != nil {
+		return err
+	}
+	r.out.Count("spilled_rows", n)
+	return nil
+}
+
+// routeQueue holds the batches of one pipe received ahead of its turn, in
+// arrival order: first those in memory, then those in a spill file. All
+// pushes come before the first pop (a pipe's batches are held only before
+// its turn).
+type routeQueue struct {
+	mem   []arrow.RecordBatch
+	sizes []int64
+	w     *spill.Writer // spilling
+	run   *spill.Run    // spilled, being read
+	rd    *spill.Reader
+}
+
+// pop returns the next batch and its size in memory when it was held
+// there, or nil when the queue is empty.
+func (q *routeQueue) pop(alloc memory.Allocator) (arrow.RecordBatch, int64, error) {
+	if len(q.mem) > 0 {
+		rec, size := q.mem[0], q.sizes[0]
+		q.mem[0] = nil
+		q.mem, q.sizes = q.mem[1:], q.sizes[1:]
+		return rec, size, nil
+	}
+	if q.w != nil {
+		run, err := q.w.Finish()
+		q.w = nil
+		if err != nil {
+			return nil, 0, err
+		}
+		q.run = run
+		if q.rd, err = run.Open(alloc); err != nil {
+			return nil, 0, err
+		}
+	}
+	if q.rd == nil {
+		return nil, 0, nil
+	}
+	rec, err := q.rd.Next()
+	if err == io.EOF {
+		q.release()
+		return nil, 0, nil
+	}
+	return rec, 0, err
+}
+
+func (q *routeQueue) release() {
+	for _, rec := range q.mem {
+		rec.Release()
+	}
+	q.mem, q.sizes = nil, nil
+	if q.w != nil {
+		q.w.Abort()
+		q.w = nil
+	}
+	if q.rd != nil {
+		q.rd.Close()
+		q.rd = nil
+	}
+	if q.run != nil {
+		q.run.Remove()
+		q.run = nil
+	}
 }
 
 // poll receives from pipe i if it has a batch ready or is known to have
@@ -140,10 +231,8 @@ func (r *routeSeqReader) index(pipe string) int {
 
 // Release frees the batches still buffered (after an error).
 func (r *routeSeqReader) Release() {
-	for k, q := range r.pending {
-		for _, rec := range q {
-			rec.Release()
-		}
-		r.pending[k] = nil
+	for k := range r.pending {
+		r.pending[k].release()
 	}
+	r.held = 0
 }
