@@ -14,7 +14,9 @@ type probe struct {
 	forkJoin bool
 }
 
-func (p *probe) Connectivity() openstage.Connectivity { return openstage.Connectivity{MinIn: 1, MaxIn: -1, MinOut: 1, MaxOut: -1} }
+func (p *probe) Connectivity() openstage.Connectivity {
+	return openstage.Connectivity{MinIn: 1, MaxIn: -1, MinOut: 1, MaxOut: -1}
+}
 
 func (p *probe) Plan(ctx context.Context, pl *openstage.Plan) error {
 	p.forkJoin = pl.ForkJoin()
@@ -32,7 +34,9 @@ func TestForkJoin(t *testing.T) {
 		return openstage.NewStage(name, p), p
 	}
 	sink := func(name string) *openstage.Stage { return openstage.NewStage(name, &openstagetest.Sink{}) }
-	pipe := func(name string, from, to *openstage.Stage) { from.AddOutputPipe(openstage.NewPipe(name)).SetDestination(to) }
+	pipe := func(name string, from, to *openstage.Stage) {
+		from.AddOutputPipe(openstage.NewPipe(name)).SetDestination(to)
+	}
 	check := func(t *testing.T, roots []*openstage.Stage, want map[*probe]bool) {
 		t.Helper()
 		if err := openstage.NewJob("fj", roots...).Validate(context.Background()); err != nil {
