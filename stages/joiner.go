@@ -191,8 +191,32 @@ func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	j.plan = pl
 	j.seq = routeSeqConfigOf(p)
+	j.declareReads(p, lkeys, rkeys)
 	p.SetOutputs(pl.schema)
 	return nil
+}
+
+// declareReads tells projection pushdown what the join reads: the keys, and
+// every column it renames with a suffix (so that leaving out a column never
+// changes another's name); the other columns pass through by name.
+func (j *Joiner) declareReads(p *openstage.Plan, lkeys, rkeys []string) {
+	pl := &j.plan
+	reads := [2][]string{lkeys, rkeys}
+	for k, c := range pl.out {
+		src := pl.rschema
+		side := 1
+		if c.left {
+			src, side = pl.lschema, 0
+		}
+		if name := src.Field(c.col).Name; name != pl.schema.Field(k).Name {
+			reads[side] = append(reads[side], name)
+		}
+	}
+	out := p.Outputs()[0]
+	p.Reads(pl.leftP, reads[0]...)
+	p.Reads(pl.rightP, reads[1]...)
+	p.PassesThrough(pl.leftP, out)
+	p.PassesThrough(pl.rightP, out)
 }
 
 // joinKeyNames returns the key columns of both sides, from key or from

@@ -199,6 +199,15 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	l.plan = pl
 	l.seq = routeSeqConfigOf(p)
+	// Projection pushdown: the keys are read; the other columns pass
+	// through by name (a reference column never shares a stream column's
+	// name).
+	p.Reads(pl.streamPipe, l.Key...)
+	p.Reads(pl.refPipe, refKey...)
+	for _, o := range p.Outputs() {
+		p.PassesThrough(pl.streamPipe, o)
+		p.PassesThrough(pl.refPipe, o)
+	}
 	return nil
 }
 

@@ -94,3 +94,75 @@ func TestPushdownDeclarations(t *testing.T) {
 		}
 	}
 }
+
+// TestPushdownThroughJoinerAndLookup: a join whose two sides share a column
+// name (suffixed in the output) and a lookup, then an aggregation reading
+// three columns. Each origin is asked only for what is read, the suffixed
+// columns stay (so that no name changes), and the results are those of the
+// unprojected run.
+func TestPushdownThroughJoinerAndLookup(t *testing.T) {
+	left := openstage.NewSchema("k", openstage.Int64, "v", openstage.String, "a", openstage.Int64, "z", openstage.String)
+	right := openstage.NewSchema("y", openstage.String, "k", openstage.Int64, "v", openstage.String, "b", openstage.Int64)
+	ref := openstage.NewSchema("rk", openstage.Int64, "label", openstage.String, "w", openstage.String)
+	var lrows, rrows, refRows [][]any
+	for i := int64(0); i < 3000; i++ {
+		lrows = append(lrows, []any{i % 500, fmt.Sprint("l", i%7), i % 40, "unused"})
+	}
+	for i := int64(0); i < 400; i++ {
+		rrows = append(rrows, []any{"unused", i, fmt.Sprint("r", i%5), i * 3})
+	}
+	for i := int64(0); i < 30; i++ {
+		refRows = append(refRows, []any{i, fmt.Sprint("label", i%4), "unused"})
+	}
+	run := func(projectable bool) ([][]any, [3][]string) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		sources := [3]*openstagetest.ProjectableSource{
+			{Source: openstagetest.Source{Schema: left, Rows: lrows, BatchRows: 128}},
+			{Source: openstagetest.Source{Schema: right, Rows: rrows, BatchRows: 50}},
+			{Source: openstagetest.Source{Schema: ref, Rows: refRows, BatchRows: 7}},
+		}
+		origin := func(name string, i int) *openstage.Stage {
+			if projectable {
+				return openstage.NewStage(name, sources[i])
+			}
+			return openstage.NewStage(name, &sources[i].Source)
+		}
+		l, r, rf := origin("left", 0), origin("right", 1), origin("ref", 2)
+		join := openstage.New("join", func(j *stages.Joiner) {
+			j.Left, j.Right, j.Key, j.JoinType, j.Suffixes = "lp", "rp", openstage.Strings{"k"}, "left", []string{"_l", "_r"}
+		})
+		lookup := openstage.New("lookup", func(lk *stages.Lookup) {
+			lk.Reference, lk.Key, lk.ReferenceKey, lk.OnMiss = "refp", openstage.Strings{"a"}, openstage.Strings{"rk"}, "continue"
+		})
+		agg := openstage.New("agg", func(a *stages.Aggregator) {
+			a.Keys = []string{"label"}
+			a.Aggregations = []stages.Aggregation{{Field: "b", Type: "sum"}, {Field: "v_l", Type: "nunique"}, {Type: "count"}}
+		})
+		sink := &openstagetest.Sink{}
+		l.AddOutputPipe(openstage.NewPipe("lp")).SetDestination(join)
+		r.AddOutputPipe(openstage.NewPipe("rp")).SetDestination(join)
+		join.AddOutputPipe(openstage.NewPipe("joined")).SetDestination(lookup)
+		rf.AddOutputPipe(openstage.NewPipe("refp")).SetDestination(lookup)
+		lookup.AddOutputPipe(openstage.NewPipe("looked")).SetDestination(agg).
+			AddOutputPipe(openstage.NewPipe("totals")).SetDestination(openstage.NewStage("sink", sink))
+		job := openstage.NewJob("pushdown", l, r, rf)
+		job.Allocator = mem
+		if err := job.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return sink.Rows, [3][]string{sources[0].Projected, sources[1].Projected, sources[2].Projected}
+	}
+	want, _ := run(false)
+	got, projected := run(true)
+	wantProj := [3][]string{{"k", "v", "a"}, {"k", "v", "b"}, {"rk", "label"}}
+	if !reflect.DeepEqual(projected, wantProj) {
+		t.Fatalf("projected %v, want %v", projected, wantProj)
+	}
+	if len(want) != 5 { // four labels and the rows that found none
+		t.Fatalf("unprojected run gave %v", want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("projected run gave\n%v\nwant\n%v", got, want)
+	}
+}
