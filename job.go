@@ -41,8 +41,20 @@ type Job struct {
 	summary *Summary
 	plans   map[*Stage]*Plan
 	// stages with two inputs connected other than through them (Plan.ForkJoin)
-	forkJoins map[*Stage]bool
+	forkJoins   map[*Stage]bool
+	projections []Projection
 }
+
+// A Projection is an origin that reads only some of its columns because no
+// stage reads the others (projection pushdown).
+type Projection struct {
+	Stage   string
+	Columns []string // the columns read, in the origin's order
+	Of      int      // how many columns the origin has
+}
+
+// Projections returns the projections of the last Validate or Run.
+func (j *Job) Projections() []Projection { return j.projections }
 
 // NewJob returns a job made of the given stages and every stage connected to
 // them through pipes.

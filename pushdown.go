@@ -70,6 +70,7 @@ func (s *Stage) output(name string) *Pipe {
 // again; if the second plan is not consistent with the first, it restores
 // the first. It never fails a job that planned without it.
 func (j *Job) pushDown(ctx context.Context, order []*Stage) {
+	j.projections = nil
 	needs := j.needs(order)
 	type projection struct {
 		s    *Stage
@@ -132,13 +133,14 @@ func (j *Job) pushDown(ctx context.Context, order []*Stage) {
 		reason = consistent(order, before, j.plans, needs)
 	}
 	if reason == "" {
-		if j.Logger != nil {
-			for _, pr := range projected {
-				if s := j.plans[pr.s].mainOutput(); s != nil && s.NumFields() < pr.of {
-					names := make([]string, s.NumFields())
-					for i, f := range s.Fields() {
-						names[i] = f.Name
-					}
+		for _, pr := range projected {
+			if s := j.plans[pr.s].mainOutput(); s != nil && s.NumFields() < pr.of {
+				names := make([]string, s.NumFields())
+				for i, f := range s.Fields() {
+					names[i] = f.Name
+				}
+				j.projections = append(j.projections, Projection{Stage: pr.s.name, Columns: names, Of: pr.of})
+				if j.Logger != nil {
 					j.Logger.Info("projection", "stage", pr.s.name, "reads", strings.Join(names, ","), "of", pr.of)
 				}
 			}

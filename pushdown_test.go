@@ -126,6 +126,11 @@ func pushdownSource() *openstagetest.ProjectableSource {
 }
 
 func runPushdown(t *testing.T, src *openstagetest.ProjectableSource, build func(o *openstage.Stage) []*openstagetest.Sink) ([]*openstagetest.Sink, string) {
+	sinks, log, _ := runPushdownJob(t, src, build)
+	return sinks, log
+}
+
+func runPushdownJob(t *testing.T, src *openstagetest.ProjectableSource, build func(o *openstage.Stage) []*openstagetest.Sink) ([]*openstagetest.Sink, string, *openstage.Job) {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -138,14 +143,14 @@ func runPushdown(t *testing.T, src *openstagetest.ProjectableSource, build func(
 	if err := job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return sinks, log.String()
+	return sinks, log.String(), job
 }
 
 func TestPushdown(t *testing.T) {
 	sinkRows := func(s *openstagetest.Sink) [][]any { return s.Rows }
 	t.Run("through a pass-through stage to one that reads one column", func(t *testing.T) {
 		src := pushdownSource()
-		sinks, log := runPushdown(t, src, func(o *openstage.Stage) []*openstagetest.Sink {
+		sinks, log, job := runPushdownJob(t, src, func(o *openstage.Stage) []*openstagetest.Sink {
 			sink := &openstagetest.Sink{}
 			o.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(openstage.NewStage("fwd", &forward{key: "k"})).
 				AddOutputPipe(openstage.NewPipe("p2")).SetDestination(openstage.NewStage("sum", &total{col: "a", declared: "a"})).
@@ -160,6 +165,9 @@ func TestPushdown(t *testing.T) {
 		}
 		if !strings.Contains(log, "msg=projection stage=src reads=a,k of=4") {
 			t.Fatalf("log: %s", log)
+		}
+		if got := job.Projections(); !reflect.DeepEqual(got, []openstage.Projection{{Stage: "src", Columns: []string{"a", "k"}, Of: 4}}) {
+			t.Fatalf("Projections() = %v", got)
 		}
 	})
 	t.Run("a destination reads everything", func(t *testing.T) {
@@ -207,7 +215,7 @@ func TestPushdown(t *testing.T) {
 	})
 	t.Run("a wrong declaration drops the projection, not the job", func(t *testing.T) {
 		src := pushdownSource()
-		sinks, log := runPushdown(t, src, func(o *openstage.Stage) []*openstagetest.Sink {
+		sinks, log, job := runPushdownJob(t, src, func(o *openstage.Stage) []*openstagetest.Sink {
 			sink := &openstagetest.Sink{}
 			// reads b but declares a: planning again with only a fails
 			o.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(openstage.NewStage("sum", &total{col: "b", declared: "a"})).
@@ -219,6 +227,9 @@ func TestPushdown(t *testing.T) {
 		}
 		if !strings.Contains(log, "projection dropped") || !strings.Contains(log, "field 'b' not found") {
 			t.Fatalf("log: %s", log)
+		}
+		if got := job.Projections(); got != nil {
+			t.Fatalf("Projections() = %v after the projection was dropped", got)
 		}
 	})
 }

@@ -166,6 +166,9 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 			return ExitInvalid
 		}
 		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
+		for _, pr := range job.Projections() {
+			fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
+		}
 		return ExitOK
 	}
 	err = job.Run(ctx)

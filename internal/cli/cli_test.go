@@ -368,7 +368,11 @@ pipes:
 		return job
 	}
 	out := t.TempDir()
-	r := run(t, "run", write(false), "--param", "out_dir="+out, "--verbose", "--quiet")
+	r := run(t, "validate", write(false), "--param", "out_dir="+out)
+	if r.code != 0 || !strings.Contains(r.stdout, "reader reads 1 of 2 columns: name (no stage uses the others)") {
+		t.Errorf("validate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "run", write(false), "--param", "out_dir="+out, "--verbose", "--quiet")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
