@@ -283,6 +283,13 @@ func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 	}
 
 	j.forkJoins = forkJoins(j.stages, j.Pipes())
+	// Plan first with every column: a projection from an earlier Validate
+	// or Run may not fit the job as it is now.
+	for _, s := range order {
+		if pr, ok := s.comp.(Projector); ok {
+			pr.Project(nil)
+		}
+	}
 	if probs := j.planStages(ctx, order); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}

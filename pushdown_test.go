@@ -247,3 +247,32 @@ func TestPushdownValidationError(t *testing.T) {
 		t.Fatalf("err %v, projected %v", err, src.Projected)
 	}
 }
+
+// A job validated (and so projected), then given a stage that reads another
+// column, plans from every column again: the earlier projection does not
+// make the new stage's column disappear.
+func TestPushdownRecomputedEachPlan(t *testing.T) {
+	src := pushdownSource()
+	o := openstage.NewStage("src", src)
+	fwd := openstage.NewStage("fwd", &forward{key: "k"})
+	sa := &openstagetest.Sink{}
+	o.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(fwd).
+		AddOutputPipe(openstage.NewPipe("p2")).SetDestination(openstage.NewStage("suma", &total{col: "a", declared: "a"})).
+		AddOutputPipe(openstage.NewPipe("p3")).SetDestination(openstage.NewStage("sinka", sa))
+	job := openstage.NewJob("again", o)
+	if err := job.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(src.Projected, []string{"a", "k"}) {
+		t.Fatalf("projected %v", src.Projected)
+	}
+	sb := &openstagetest.Sink{}
+	fwd.AddOutputPipe(openstage.NewPipe("p4")).SetDestination(openstage.NewStage("sumb", &total{col: "b", declared: "b"})).
+		AddOutputPipe(openstage.NewPipe("p5")).SetDestination(openstage.NewStage("sinkb", sb))
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(src.Projected, []string{"a", "b", "k"}) || !reflect.DeepEqual(sb.Rows, [][]any{{int64(10100)}}) {
+		t.Fatalf("projected %v, sum of b %v", src.Projected, sb.Rows)
+	}
+}
