@@ -38,7 +38,8 @@ import (
 // are sorted again (spilling too) by (sort_by, input position); the output,
 // order included, is the same as in memory. The counters spilled_rows and
 // spill_runs report it. Streaming keep: first holds one entry per distinct
-// key, which is not spilled.
+// key up to half the budget; then the key set is frozen and the rows of
+// keys not in it take the gathering path (see stream).
 //
 // Nulls in a key equal each other, as in pandas: all rows whose key is null
 // are one key. Float NaN counts as null.
@@ -115,8 +116,11 @@ memory budget (the job's memory limit shared among the stages that hold
 data); past it, the stage sorts it through temporary files (by key, then
 sort_by, then input position), keeps one row per key and sorts the kept rows
 back into the documented order: the output is the same, order included. The
-counters spilled_rows and spill_runs report it. The key set of streaming
-keep: first (one entry per distinct key) is not spilled.`,
+counters spilled_rows and spill_runs report it. Streaming keep: first holds
+its key set within half the budget; past it, rows of keys already seen are
+dropped as before, and rows of new keys are gathered (spilling past the other
+half) and deduplicated at the end, still in input order: the output is the
+same.`,
 		Example: `- name: latest_order_per_user
   type: RemoveDuplicates
   key: user_id
@@ -224,6 +228,12 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 			return err
 		}
 	}
+	return r.finishGathered(ctx, srt, out)
+}
+
+// finishGathered keeps the first (or last) row of each key among the rows
+// gathered in srt, in memory or through the spilling path.
+func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *spillSorter, out *openstage.Outputs) error {
 	if srt.spilledAny() {
 		return r.dedupSpilled(ctx, srt, out)
 	}
@@ -265,12 +275,27 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 // stream keeps the first row of each key as batches arrive. Group ids are
 // given in order of first appearance, so a row is the first of its key
 // exactly when its id is the next unused one.
+//
+// When the set of keys seen outgrows half the memory budget, it is frozen:
+// a row of a key in it is a duplicate, as before; a row of any other key
+// comes after every row sent so far, and goes to the gathering (and, past
+// the other half of the budget, spilling) path, which at the end keeps the
+// first row of each of those keys in input order. The output is the same.
 func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	var grouper *kGrouper
 	var gids, sel []int32
+	var srt *spillSorter // rows of new keys once the key set is frozen
+	defer func() {
+		if srt != nil {
+			srt.release()
+		}
+	}()
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {
+			if srt != nil {
+				return r.finishGathered(ctx, srt, out)
+			}
 			return nil
 		}
 		if err != nil {
@@ -283,11 +308,37 @@ func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out
 		next := int32(grouper.groups())
 		gids = grouper.ids(rec, gids)
 		sel = sel[:0]
+		if grouper.frozen {
+			for i, id := range gids {
+				if id < 0 {
+					sel = append(sel, int32(i))
+				}
+			}
+			var err error
+			switch len(sel) {
+			case 0:
+				rec.Release()
+			case len(gids):
+				err = srt.add(rec)
+			default:
+				err = srt.add(openstage.Take(out.Allocator(), rec, sel))
+				rec.Release()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		for i, id := range gids {
 			if id == next {
 				sel = append(sel, int32(i))
 				next++
 			}
+		}
+		if r.budget > 0 && grouper.heldBytes() > r.budget/2 {
+			grouper.frozen = true
+			srt = r.sorter(out, true)
+			srt.budget = max(1, r.budget/2)
 		}
 		var res arrow.RecordBatch
 		switch len(sel) {

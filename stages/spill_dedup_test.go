@@ -1,6 +1,7 @@
 package stages_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/open-stage/openstage"
@@ -48,6 +49,28 @@ func TestSpillRemoveDuplicates(t *testing.T) {
 			if st.Counters["spilled_rows"] < int64(len(rows)) || (st.Counters["spilled_rows"] > int64(len(rows))) != tt.keptSpill {
 				t.Fatalf("counters %v, want spilled_rows >= %d (and more when the kept rows spill: %v)", st.Counters, len(rows), tt.keptSpill)
 			}
+			routeEqualRows(t, got.Outputs["out"].Rows, want.Outputs["out"].Rows)
+		})
+	}
+}
+
+// TestSpillRemoveDuplicatesStreaming: keep: first without sort_by on keys so
+// many that their set outgrows the budget. The set is frozen, the rows of
+// new keys take the spilling path, and the output, order included, is the
+// in-memory run's.
+func TestSpillRemoveDuplicatesStreaming(t *testing.T) {
+	rows := spillRows(20000)
+	in := []openstagetest.Input{{Pipe: "in", Schema: sortSchema, Rows: rows, BatchRows: 1000}}
+	for _, key := range [][]string{{"id"}, {"s", "id"}, {"s", "k", "d", "b"}} {
+		t.Run(fmt.Sprint(key), func(t *testing.T) {
+			mk := func() *stages.RemoveDuplicates { return &stages.RemoveDuplicates{Key: openstage.Strings(key)} }
+			want := routeRun(t, mk(), in, "out")
+			if st, _ := want.Summary.Stage("stage"); st.Counters["spilled_rows"] != 0 {
+				t.Fatalf("the in-memory run spilled: %v", st.Counters)
+			}
+			files0 := spill.Stats.Files.Load()
+			got := routeRunLimited(t, mk(), spillLimit, in, "out")
+			spillCheck(t, got, files0)
 			routeEqualRows(t, got.Outputs["out"].Rows, want.Outputs["out"].Rows)
 		})
 	}
