@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,78 +63,6 @@ func TestJoinersCrossingForks(t *testing.T) {
 	}
 	routeSameRows(t, out1.Rows, want)
 	routeSameRows(t, out2.Rows, want)
-}
-
-// A fork-join Joiner whose held probe side is beyond the memory limit writes
-// it to a spill file (and, with so little memory, partitions the join too).
-func TestJoinerForkJoinSpills(t *testing.T) {
-	rows := forkJoinRows(3000)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	src := openstage.NewStage("src", &openstagetest.Source{Schema: forkJoinSchema, Rows: rows, BatchRows: 50})
-	cp := stages.NewCopy("copy")
-	hold := openstage.NewStage("hold", routeHold{})
-	join := openstage.New("join", func(j *stages.Joiner) {
-		j.Left, j.Right, j.Key, j.Suffixes, j.Build = "direct", "held", openstage.Strings{"k"}, []string{"_d", "_h"}, "right"
-	})
-	sink := &openstagetest.Sink{}
-	src.AddOutputPipe(openstage.NewPipe("in")).SetDestination(cp)
-	cp.AddOutputPipe(openstage.NewPipe("direct")).SetDestination(join)
-	cp.AddOutputPipe(openstage.NewPipe("to_hold")).SetDestination(hold)
-	hold.AddOutputPipe(openstage.NewPipe("held")).SetDestination(join)
-	join.AddOutputPipe(openstage.NewPipe("out")).SetDestination(openstage.NewStage("sink", sink))
-	job := openstage.NewJob("forkjoin", src)
-	job.Allocator, job.MemoryLimit, job.TempDir = mem, 8<<10, t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := job.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var want [][]any
-	for _, r := range rows {
-		want = append(want, []any{r[0], r[1], r[1]})
-	}
-	routeSameRows(t, sink.Rows, want)
-	st, _ := job.Summary().Stage("join")
-	if st.Counters["rows_buffered"] != 3000 || st.Counters["spilled_rows"] == 0 {
-		t.Fatalf("counters = %v, want 3000 rows buffered and rows spilled", st.Counters)
-	}
-}
-
-// A sequence Funnel fed twice by one Copy holds the second pipe while it
-// passes on the first; beyond the memory limit it holds it in a spill file,
-// and the rows still come out in order.
-func TestFunnelForkJoinSpillsInOrder(t *testing.T) {
-	var rows [][]any
-	for i := range 3000 {
-		rows = append(rows, []any{fmt.Sprint(i), int64(i)})
-	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	src := openstage.NewStage("src", &openstagetest.Source{Schema: funnelSchema, Rows: rows, BatchRows: 50})
-	cp := stages.NewCopy("copy")
-	fn := openstage.New("funnel", func(f *stages.Funnel) { f.Mode = "sequence" })
-	sink := &openstagetest.Sink{}
-	src.AddOutputPipe(openstage.NewPipe("in")).SetDestination(cp)
-	cp.AddOutputPipe(openstage.NewPipe("first")).SetDestination(fn)
-	cp.AddOutputPipe(openstage.NewPipe("second")).SetDestination(fn)
-	fn.AddOutputPipe(openstage.NewPipe("out")).SetDestination(openstage.NewStage("sink", sink))
-	job := openstage.NewJob("fork", src)
-	job.Allocator, job.MemoryLimit, job.TempDir = mem, 8<<10, t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := job.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	routeEqualRows(t, sink.Rows, append(append([][]any{}, rows...), rows...))
-	st, _ := job.Summary().Stage("funnel")
-	if st.Counters["spilled_rows"] == 0 || st.Counters["spilled_rows"] > st.Counters["rows_buffered"] {
-		t.Fatalf("counters = %v, want some buffered rows spilled", st.Counters)
-	}
-	entries, err := os.ReadDir(job.TempDir)
-	if err != nil || len(entries) != 0 {
-		t.Fatalf("spill folder holds %v (%v); spill files are unlinked at once", entries, err)
-	}
 }
 
 // slowStart passes its input on after a delay, as a slow origin or a

@@ -3,6 +3,7 @@ package stages_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -95,15 +96,22 @@ func TestFunnelEmptyAndOneInput(t *testing.T) {
 }
 
 // Two inputs of a sequence Funnel from one Copy: the Copy blocks on the
-// second pipe while the Funnel reads the first, so the Funnel buffers.
+// second pipe while the Funnel reads the first, so the Funnel buffers; past
+// a small memory limit, in a spill file, and the rows still come in order.
 func TestFunnelSequenceForkJoin(t *testing.T) {
+	for _, limit := range []int64{0, 8 << 10} {
+		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) { funnelForkJoin(t, limit) })
+	}
+}
+
+func funnelForkJoin(t *testing.T, limit int64) {
 	var rows [][]any
-	for i := range 100 {
+	for i := range 3000 {
 		rows = append(rows, []any{fmt.Sprint(i), int64(i)})
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	src := openstage.NewStage("src", &openstagetest.Source{Schema: funnelSchema, Rows: rows, BatchRows: 5})
+	src := openstage.NewStage("src", &openstagetest.Source{Schema: funnelSchema, Rows: rows, BatchRows: 50})
 	cp := stages.NewCopy("copy")
 	fn := openstage.New("funnel", func(f *stages.Funnel) { f.Mode = "sequence" })
 	sink := &openstagetest.Sink{}
@@ -113,14 +121,23 @@ func TestFunnelSequenceForkJoin(t *testing.T) {
 	fn.AddOutputPipe(openstage.NewPipe("out")).SetDestination(openstage.NewStage("sink", sink))
 	job := openstage.NewJob("fork", src)
 	job.Allocator = mem
+	if limit > 0 {
+		job.MemoryLimit, job.TempDir = limit, t.TempDir()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := job.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	routeEqualRows(t, sink.Rows, append(append([][]any{}, rows...), rows...))
-	if st, _ := job.Summary().Stage("funnel"); st.Counters["rows_buffered"] == 0 {
-		t.Fatalf("counters = %v, want rows_buffered > 0", st.Counters)
+	st, _ := job.Summary().Stage("funnel")
+	if st.Counters["rows_buffered"] == 0 || (st.Counters["spilled_rows"] > 0) != (limit > 0) {
+		t.Fatalf("counters = %v, want rows buffered, and spilled only with a memory limit", st.Counters)
+	}
+	if limit > 0 {
+		if entries, err := os.ReadDir(job.TempDir); err != nil || len(entries) != 0 {
+			t.Fatalf("spill folder holds %v (%v); spill files are unlinked at once", entries, err)
+		}
 	}
 }
 

@@ -457,18 +457,23 @@ func joinNestedLoop(l, r [][]any, joinType string) [][]any {
 // Both inputs come from one Copy, one directly and one through a stage that
 // holds every row until its input ends (as an Aggregator does). Reading the
 // build side alone would deadlock: Copy waits for the Joiner to take probe
-// rows. The Joiner buffers the probe side instead.
+// rows. The Joiner buffers the probe side instead, in a spill file past a
+// small memory limit (which makes the join partition to disk too).
 func TestJoinerForkJoin(t *testing.T) {
 	s := openstage.NewSchema("k", openstage.Int64, "v", openstage.String)
 	var rows [][]any
-	for i := range 200 {
+	for i := range 3000 {
 		rows = append(rows, []any{int64(i), fmt.Sprintf("v%d", i)})
 	}
-	for _, build := range []string{"left", "right"} {
-		t.Run("build "+build, func(t *testing.T) {
+	for _, tc := range []struct {
+		build string
+		limit int64
+	}{{"left", 0}, {"right", 0}, {"right", 8 << 10}} {
+		build := tc.build
+		t.Run(fmt.Sprintf("build %s, limit %d", build, tc.limit), func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			src := openstage.NewStage("src", &openstagetest.Source{Schema: s, Rows: rows, BatchRows: 10})
+			src := openstage.NewStage("src", &openstagetest.Source{Schema: s, Rows: rows, BatchRows: 50})
 			cp := stages.NewCopy("copy")
 			hold := openstage.NewStage("hold", routeHold{})
 			join := openstage.New("join", func(j *stages.Joiner) {
@@ -482,6 +487,9 @@ func TestJoinerForkJoin(t *testing.T) {
 			join.AddOutputPipe(openstage.NewPipe("out")).SetDestination(openstage.NewStage("sink", sink))
 			job := openstage.NewJob("forkjoin", src)
 			job.Allocator = mem
+			if tc.limit > 0 {
+				job.MemoryLimit, job.TempDir = tc.limit, t.TempDir()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := job.Run(ctx); err != nil {
@@ -493,8 +501,11 @@ func TestJoinerForkJoin(t *testing.T) {
 			}
 			routeSameRows(t, sink.Rows, want)
 			st, _ := job.Summary().Stage("join")
-			if build == "right" && st.Counters["rows_buffered"] == 0 {
-				t.Fatalf("counters = %v, want rows_buffered > 0", st.Counters)
+			if build == "right" && st.Counters["rows_buffered"] != int64(len(rows)) {
+				t.Fatalf("counters = %v, want every probe row buffered", st.Counters)
+			}
+			if (st.Counters["spilled_rows"] > 0) != (tc.limit > 0) {
+				t.Fatalf("counters = %v, want rows spilled only with a memory limit", st.Counters)
 			}
 		})
 	}
