@@ -166,3 +166,53 @@ func TestPushdownThroughJoinerAndLookup(t *testing.T) {
 		t.Fatalf("projected run gave\n%v\nwant\n%v", got, want)
 	}
 }
+
+// TestPushdownThroughDerive: a Transformer with derive reads the columns
+// its expressions name (not the columns it derives) and passes the others
+// through, replaced ones included.
+func TestPushdownThroughDerive(t *testing.T) {
+	schema := openstage.NewSchema("a", openstage.Int64, "b", openstage.Int64, "c", openstage.String, "z", openstage.String)
+	var rows [][]any
+	for i := int64(0); i < 1000; i++ {
+		rows = append(rows, []any{i, i % 9, fmt.Sprint("c", i%4), "unused"})
+	}
+	run := func(projectable bool) ([][]any, []string) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		ps := &openstagetest.ProjectableSource{Source: openstagetest.Source{Schema: schema, Rows: rows, BatchRows: 100}}
+		var origin *openstage.Stage
+		if projectable {
+			origin = openstage.NewStage("src", ps)
+		} else {
+			origin = openstage.NewStage("src", &ps.Source)
+		}
+		tr := openstage.New("derive", func(t *stages.Transformer) {
+			t.Derive = []stages.Derivation{
+				{Column: "double", Expr: "a * 2"},
+				{Column: "b", Expr: "b + double"}, // replaces b, reads the derived column
+			}
+		})
+		agg := openstage.New("agg", func(a *stages.Aggregator) {
+			a.Keys = []string{"c"}
+			a.Aggregations = []stages.Aggregation{{Field: "b", Type: "sum"}, {Field: "double", Type: "max"}}
+		})
+		sink := &openstagetest.Sink{}
+		origin.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(tr).
+			AddOutputPipe(openstage.NewPipe("p2")).SetDestination(agg).
+			AddOutputPipe(openstage.NewPipe("p3")).SetDestination(openstage.NewStage("sink", sink))
+		job := openstage.NewJob("derive", origin)
+		job.Allocator = mem
+		if err := job.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return sink.Rows, ps.Projected
+	}
+	want, _ := run(false)
+	got, projected := run(true)
+	if !reflect.DeepEqual(projected, []string{"a", "b", "c"}) {
+		t.Fatalf("projected %v, want [a b c]", projected)
+	}
+	if len(want) != 4 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("projected run gave\n%v\nwant\n%v", got, want)
+	}
+}

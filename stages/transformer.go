@@ -455,6 +455,16 @@ func (t *Transformer) Plan(_ context.Context, p *openstage.Plan) error {
 			return err
 		}
 		out = s
+		// Projection pushdown: derive reads the input columns its
+		// expressions name and passes the others through (a Go function
+		// sees whole rows, so it declares nothing).
+		var reads []string
+		for _, r := range t.rowRefs {
+			if in.HasField(r) {
+				reads = append(reads, r)
+			}
+		}
+		passThrough(p, reads...)
 	default:
 		fn := t.Func
 		what := "Go function"
