@@ -48,9 +48,11 @@ import (
 // it is itself too large, up to three levels) and the groups are sent in key
 // order through an external sort. A group's rows are all in memory or all in
 // one partition, in input order, so every function stays exact and the
-// output is the same as in memory. Not bounded: median and nunique of the
-// groups already held when spilling starts keep growing, and a global
-// aggregate (no key) or a single huge group is never split. The counters
+// output is the same as in memory. The values that median and nunique keep
+// for the groups in memory (after spilling starts, or without keys, or in a
+// partition at the last level) go to sorted spill runs once they pass half
+// the budget, and are merged back at the end (spill_aggvals.go). What stays
+// in memory is one entry per group. The counters
 // spilled_rows, spill_partitions and spill_runs report spilling. Sums and
 // means use compensated summation; results agree with pandas and SQLite to
 // about 1e-15 relative on ordinary data.
@@ -123,8 +125,10 @@ nunique (each group's distinct values). Past the stage's memory budget (the
 job's memory limit shared among the stages that hold data), the groups held
 so far stay in memory and the rows of new keys go to temporary files,
 partitioned by a hash of the key, which are aggregated one at a time; the
-output is the same, in key order. median and nunique of the groups held when
-spilling starts, and a global aggregate, still grow in memory. Float sums
+output is the same, in key order. The values median and nunique keep for the
+groups in memory (a global aggregate too) go to sorted temporary files past
+half the budget and are merged back at the end: what stays in memory is one
+entry per group. Float sums
 and means use compensated summation, std/var Welford's algorithm.`,
 		Example: `- name: sum_by_user
   type: Aggregator

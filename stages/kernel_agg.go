@@ -260,6 +260,12 @@ func (a *kAggVar) result(alloc memory.Allocator, ng int) arrow.Array {
 type kAggMedian struct {
 	vals [][]float64
 	n    int64 // values held
+
+	// past the memory budget (spill_aggvals.go)
+	runs       aggValRuns
+	cnt        []int64 // values of each group in the runs
+	final      []float64
+	finalValid []bool
 }
 
 // kAggSizer is implemented by the aggregates that hold per-row data.
@@ -292,6 +298,9 @@ func (a *kAggMedian) update(arr arrow.Array, gids []int32, ng int) error {
 }
 
 func (a *kAggMedian) result(alloc memory.Allocator, ng int) arrow.Array {
+	if a.final != nil {
+		return kBuildFloat64(alloc, kGrow(a.final, ng), kGrow(a.finalValid, ng))
+	}
 	a.vals = kGrow(a.vals, ng)
 	out := make([]float64, ng)
 	valid := make([]bool, ng)
@@ -424,7 +433,8 @@ type kAggNunique struct {
 	n     []int64
 	ints  map[kNuInt]struct{}
 	strs  map[kNuStr]struct{}
-	bytes int64 // estimate of the maps
+	bytes int64      // estimate of the maps
+	runs  aggValRuns // past the memory budget (spill_aggvals.go)
 }
 
 func (a *kAggNunique) heldBytes() int64 { return a.bytes }

@@ -89,6 +89,11 @@ func (a *Aggregator) aggregate(ctx context.Context, next func() (arrow.RecordBat
 		if parts != nil {
 			parts.Abort()
 		}
+		for _, st := range states {
+			if sp, ok := st.(kAggSpiller); ok {
+				sp.release()
+			}
+		}
 	}()
 	seed := maphash.MakeSeed()
 	var gids, known, unknown, part, subg []int32
@@ -120,6 +125,9 @@ func (a *Aggregator) aggregate(ctx context.Context, next func() (arrow.RecordBat
 				}
 			}
 			rec.Release()
+			if err == nil && a.budget > 0 && (grouper.frozen || !canSpill) {
+				err = a.spillValues(states, out)
+			}
 			if err != nil {
 				return aggResult{}, err
 			}
@@ -172,8 +180,18 @@ func (a *Aggregator) aggregate(ctx context.Context, next func() (arrow.RecordBat
 			newRows.Release()
 		}
 		rec.Release()
+		if err == nil {
+			err = a.spillValues(states, out)
+		}
 		if err != nil {
 			return aggResult{}, err
+		}
+	}
+	for _, st := range states {
+		if sp, ok := st.(kAggSpiller); ok {
+			if err := sp.merge(ctx, a.tempDir, alloc); err != nil {
+				return aggResult{}, err
+			}
 		}
 	}
 	res := a.result(grouper, states, alloc)

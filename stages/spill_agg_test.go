@@ -1,6 +1,7 @@
 package stages_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/open-stage/openstage"
@@ -62,6 +63,42 @@ func TestSpillAggregator(t *testing.T) {
 			st, _ := got.Summary.Stage("stage")
 			if n := st.Counters["spill_partitions"]; n == 0 || (n > 16) != tt.nested {
 				t.Fatalf("no spill partitions: %v", st.Counters)
+			}
+			routeEqualRows(t, got.Outputs["out"].Rows, want.Outputs["out"].Rows)
+		})
+	}
+}
+
+// TestSpillAggregatorValues: few groups, each with more values than the
+// budget (and no keys at all): median and nunique write their values to
+// sorted runs and merge them at the end, with the in-memory run's results.
+func TestSpillAggregatorValues(t *testing.T) {
+	rows := spillRows(30000)
+	in := []openstagetest.Input{{Pipe: "in", Schema: sortSchema, Rows: rows, BatchRows: 1000}}
+	aggs := []stages.Aggregation{
+		{Type: "count"},
+		{Field: "id", Type: "median"},
+		{Field: "x", Type: "median", As: "x_med"},
+		{Field: "k", Type: "median", As: "k_med"},
+		{Field: "s", Type: "nunique"},
+		{Field: "x", Type: "nunique", As: "x_nu"},
+		{Field: "id", Type: "nunique", As: "id_nu"},
+		{Field: "x", Type: "sum"},
+	}
+	for _, keys := range [][]string{{"b"}, nil} {
+		t.Run(fmt.Sprint(keys), func(t *testing.T) {
+			mk := func() *stages.Aggregator {
+				return &stages.Aggregator{Keys: openstage.Strings(keys), Aggregations: aggs}
+			}
+			want := routeRun(t, mk(), in, "out")
+			files0 := spill.Stats.Files.Load()
+			got := routeRunLimited(t, mk(), spillLimit, in, "out")
+			st, _ := got.Summary.Stage("stage")
+			if st.Counters["spill_runs"] < 2 || spill.Stats.Files.Load() == files0 {
+				t.Fatalf("values not spilled: counters %v", st.Counters)
+			}
+			if len(want.Outputs["out"].Rows) == 0 {
+				t.Fatal("no groups")
 			}
 			routeEqualRows(t, got.Outputs["out"].Rows, want.Outputs["out"].Rows)
 		})
