@@ -350,6 +350,15 @@ func (j *Job) runStage(ctx context.Context, rt *stageRT) (err error) {
 	return fmt.Errorf("%T is not a component", rt.stage.comp)
 }
 
+// MapperProcess is the Process method of a Node whose work is all in
+// MapBatch: it maps the batches one after the other, in order, and sends
+// the results. The engine itself runs a Mapper's MapBatch on several
+// workers and does not call Process; MapperProcess lets such a Node satisfy
+// the Node interface in one line.
+func MapperProcess(ctx context.Context, m Mapper, in *Inputs, out *Outputs) error {
+	return runMapper(ctx, m, in, out, 1)
+}
+
 // runMapper runs a Mapper on several workers and sends results in input order.
 // A dispatcher hands each batch with a one-slot result channel to the workers
 // and queues the slot; the sender waits on the slots in order. At most

@@ -303,3 +303,51 @@ func TestSuggestPrefersSwapsAndSimilarLength(t *testing.T) {
 		}
 	}
 }
+
+// passOn is a Mapper that passes batches on, with two inputs: the engine
+// runs its Process, which is openstage.MapperProcess.
+type passOn struct{}
+
+func (passOn) Connectivity() openstage.Connectivity { return openstage.ManyToOne }
+
+func (passOn) Plan(_ context.Context, p *openstage.Plan) error {
+	p.SetOutputs(p.InputSchema())
+	return nil
+}
+
+func (passOn) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if rec.NumRows() == 0 {
+		return nil, nil
+	}
+	rec.Retain()
+	return rec, nil
+}
+
+func (m passOn) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	return openstage.MapperProcess(ctx, m, in, out)
+}
+
+func TestMapperProcess(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := openstage.NewSchema("n", openstage.Int64)
+	a := openstage.NewStage("a", &openstagetest.Source{Schema: schema, Rows: intRows(100), BatchRows: 7})
+	b := openstage.NewStage("b", &openstagetest.Source{Schema: schema, Rows: intRows(50), BatchRows: 9})
+	m := openstage.NewStage("m", passOn{})
+	sink := &openstagetest.Sink{}
+	a.AddOutputPipe(openstage.NewPipe("pa")).SetDestination(m)
+	b.AddOutputPipe(openstage.NewPipe("pb")).SetDestination(m)
+	m.AddOutputPipe(openstage.NewPipe("out")).SetDestination(openstage.NewStage("sink", sink))
+	job := openstage.NewJob("mapper", a, b)
+	job.Allocator = mem
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, r := range sink.Rows {
+		sum += r[0].(int64)
+	}
+	if len(sink.Rows) != 150 || sum != 100*101/2+50*51/2 {
+		t.Fatalf("%d rows, sum %d", len(sink.Rows), sum)
+	}
+}

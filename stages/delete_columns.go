@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"errors"
-	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -88,23 +87,7 @@ func (d *DeleteColumns) MapBatch(_ context.Context, rec arrow.RecordBatch) (arro
 	return array.NewRecordBatch(d.schema, cols, rec.NumRows()), nil
 }
 
-// Process implements openstage.Node for completeness; the engine calls
-// MapBatch instead.
+// Process implements openstage.Node; the engine calls MapBatch instead.
 func (d *DeleteColumns) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		res, _ := d.MapBatch(ctx, dp.Batch)
-		dp.Batch.Release()
-		err = out.Send(ctx, res)
-		res.Release()
-		if err != nil {
-			return err
-		}
-	}
+	return openstage.MapperProcess(ctx, d, in, out)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -205,30 +204,9 @@ func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
 	return k, nil
 }
 
-// Process implements openstage.Node for completeness; the engine calls
-// MapBatch instead.
+// Process implements openstage.Node; the engine calls MapBatch instead.
 func (f *Filter) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		res, err := f.MapBatch(ctx, dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			return err
-		}
-		if res != nil {
-			err = out.Send(ctx, res)
-			res.Release()
-			if err != nil {
-				return err
-			}
-		}
-	}
+	return openstage.MapperProcess(ctx, f, in, out)
 }
 
 // filterPredicate types value against the column and builds the predicate.

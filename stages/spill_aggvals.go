@@ -5,7 +5,8 @@ package stages
 // Hybrid hash aggregation (spill_agg.go) bounds the number of groups held,
 // not the values of a group, so past the budget these states write their
 // values to spill files instead: each spill is one run of (group, value)
-// pairs sorted by group then value. At the end the runs are merged, and
+// pairs sorted by group then value (a spillSorter, as Sort uses). At the
+// end the runs are merged, and
 // the sorted stream gives each group's median (the middle values, by
 // position, since the count per group is known) and its number of distinct
 // values (a value differing from the previous one of the same group) while
@@ -13,7 +14,6 @@ package stages
 
 import (
 	"context"
-	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -21,7 +21,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
-	"github.com/open-stage/openstage/spill"
 )
 
 // kAggSpiller is implemented by the aggregates whose state grows with the
@@ -37,91 +36,44 @@ type kAggSpiller interface {
 	release()
 }
 
-const aggValBatch = 65536
-
-// aggValRuns writes (group, value) pairs, already sorted, to a spill run.
+// aggValRuns holds the (group, value) pairs an aggregate wrote to disk: the
+// runs of a spillSorter ordered by group, then value.
 type aggValRuns struct {
-	runs []*spill.Run
+	srt *spillSorter
 }
 
-func (r *aggValRuns) write(dir string, alloc memory.Allocator, schema *arrow.Schema, fill func(b *array.RecordBuilder, emit func() error) error) error {
-	w, err := spill.NewWriter(dir, schema, alloc)
-	if err != nil {
+// write sorts rec (columns group and value; owned) and writes it as a run.
+func (r *aggValRuns) write(dir string, alloc memory.Allocator, rec arrow.RecordBatch) error {
+	if r.srt == nil {
+		r.srt = &spillSorter{dir: dir, alloc: alloc, keys: []kSortColRef{{col: 0}, {col: 1}}}
+	}
+	if err := r.srt.add(rec); err != nil {
 		return err
 	}
-	b := array.NewRecordBuilder(alloc, schema)
-	defer b.Release()
-	emit := func() error {
-		rec := b.NewRecordBatch()
-		defer rec.Release()
-		if rec.NumRows() == 0 {
-			return nil
-		}
-		return w.Write(rec)
-	}
-	if err := fill(b, emit); err == nil {
-		err = emit()
-	}
-	if err != nil {
-		w.Abort()
-		return err
-	}
-	run, err := w.Finish()
-	if err != nil {
-		return err
-	}
-	r.runs = append(r.runs, run)
-	return nil
+	return r.srt.flushRun()
 }
 
-// merge streams the runs in (group, value) order to row, then removes them.
-func (r *aggValRuns) merge(ctx context.Context, alloc memory.Allocator, schema *arrow.Schema, row func(rec arrow.RecordBatch, i int)) error {
+func (r *aggValRuns) spilled() bool { return r.srt != nil && r.srt.spilledAny() }
+
+// merge streams every pair in (group, value) order to row, then removes
+// the runs.
+func (r *aggValRuns) merge(ctx context.Context, row func(g int64, vals arrow.Array, i int)) error {
 	defer r.release()
-	cmp := func(a arrow.RecordBatch, i int, b arrow.RecordBatch, j int) int {
-		ga, gb := a.Column(0).(*array.Int64).Value(i), b.Column(0).(*array.Int64).Value(j)
-		if ga != gb {
-			if ga < gb {
-				return -1
-			}
-			return 1
-		}
-		switch va := a.Column(1).(type) {
-		case *array.Float64:
-			x, y := va.Value(i), b.Column(1).(*array.Float64).Value(j)
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
-		case *array.Int64:
-			x, y := va.Value(i), b.Column(1).(*array.Int64).Value(j)
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
-		default:
-			return strings.Compare(va.(*array.String).Value(i), b.Column(1).(*array.String).Value(j))
-		}
-	}
-	return spill.Merge(ctx, r.runs, alloc, schema, cmp, aggValBatch, func(rec arrow.RecordBatch) error {
+	return r.srt.merge(ctx, func(rec arrow.RecordBatch) error {
 		defer rec.Release()
-		for i := range int(rec.NumRows()) {
-			row(rec, i)
+		gs := rec.Column(0).(*array.Int64).Int64Values()
+		for i, g := range gs {
+			row(g, rec.Column(1), i)
 		}
 		return nil
 	})
 }
 
 func (r *aggValRuns) release() {
-	for _, run := range r.runs {
-		run.Remove()
+	if r.srt != nil {
+		r.srt.release()
+		r.srt = nil
 	}
-	r.runs = nil
 }
 
 var (
@@ -133,36 +85,24 @@ var (
 // ---- median ----
 
 func (a *kAggMedian) spill(dir string, alloc memory.Allocator) error {
+	b := array.NewRecordBuilder(alloc, aggMedianSchema)
+	defer b.Release()
+	gb, vb := b.Field(0).(*array.Int64Builder), b.Field(1).(*array.Float64Builder)
 	a.cnt = kGrow(a.cnt, len(a.vals))
-	err := a.runs.write(dir, alloc, aggMedianSchema, func(b *array.RecordBuilder, emit func() error) error {
-		gb, vb := b.Field(0).(*array.Int64Builder), b.Field(1).(*array.Float64Builder)
-		for g, v := range a.vals {
-			slices.Sort(v)
-			for _, x := range v {
-				gb.Append(int64(g))
-				vb.Append(x)
-				if gb.Len() == aggValBatch {
-					if err := emit(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
 	for g, v := range a.vals {
+		for _, x := range v {
+			gb.Append(int64(g))
+			vb.Append(x)
+		}
 		a.cnt[g] += int64(len(v))
 		a.vals[g] = nil
 	}
 	a.n = 0
-	return nil
+	return a.runs.write(dir, alloc, b.NewRecordBatch())
 }
 
 func (a *kAggMedian) merge(ctx context.Context, dir string, alloc memory.Allocator) error {
-	if len(a.runs.runs) == 0 {
+	if !a.runs.spilled() {
 		return nil
 	}
 	if a.n > 0 {
@@ -174,9 +114,8 @@ func (a *kAggMedian) merge(ctx context.Context, dir string, alloc memory.Allocat
 	a.final, a.finalValid = make([]float64, ng), make([]bool, ng)
 	cur, idx := int64(-1), int64(0)
 	var lo float64
-	return a.runs.merge(ctx, alloc, aggMedianSchema, func(rec arrow.RecordBatch, i int) {
-		g := rec.Column(0).(*array.Int64).Value(i)
-		x := rec.Column(1).(*array.Float64).Value(i)
+	return a.runs.merge(ctx, func(g int64, vals arrow.Array, i int) {
+		x := vals.(*array.Float64).Value(i)
 		if g != cur {
 			cur, idx = g, 0
 		}
@@ -199,71 +138,32 @@ func (a *kAggMedian) release() { a.runs.release() }
 // ---- nunique ----
 
 func (a *kAggNunique) spill(dir string, alloc memory.Allocator) error {
-	var err error
-	switch a.kind {
-	case kKeyString:
-		keys := make([]kNuStr, 0, len(a.strs))
-		for k := range a.strs {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(x, y kNuStr) int {
-			if x.g != y.g {
-				return int(x.g - y.g)
-			}
-			return strings.Compare(x.s, y.s)
-		})
-		err = a.runs.write(dir, alloc, aggNuStrSchema, func(b *array.RecordBuilder, emit func() error) error {
-			gb, vb := b.Field(0).(*array.Int64Builder), b.Field(1).(*array.StringBuilder)
-			for _, k := range keys {
-				gb.Append(int64(k.g))
-				vb.Append(k.s)
-				if gb.Len() == aggValBatch {
-					if err := emit(); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		a.strs = nil
-	default:
-		keys := make([]kNuInt, 0, len(a.ints))
-		for k := range a.ints {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(x, y kNuInt) int {
-			if x.g != y.g {
-				return int(x.g - y.g)
-			}
-			switch {
-			case x.v < y.v:
-				return -1
-			case x.v > y.v:
-				return 1
-			}
-			return 0
-		})
-		err = a.runs.write(dir, alloc, aggNuIntSchema, func(b *array.RecordBuilder, emit func() error) error {
-			gb, vb := b.Field(0).(*array.Int64Builder), b.Field(1).(*array.Int64Builder)
-			for _, k := range keys {
-				gb.Append(int64(k.g))
-				vb.Append(k.v)
-				if gb.Len() == aggValBatch {
-					if err := emit(); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		a.ints = nil
+	schema := aggNuIntSchema
+	if a.kind == kKeyString {
+		schema = aggNuStrSchema
 	}
-	a.bytes = 0
-	return err
+	b := array.NewRecordBuilder(alloc, schema)
+	defer b.Release()
+	gb := b.Field(0).(*array.Int64Builder)
+	if a.kind == kKeyString {
+		vb := b.Field(1).(*array.StringBuilder)
+		for k := range a.strs {
+			gb.Append(int64(k.g))
+			vb.Append(k.s)
+		}
+	} else {
+		vb := b.Field(1).(*array.Int64Builder)
+		for k := range a.ints {
+			gb.Append(int64(k.g))
+			vb.Append(k.v)
+		}
+	}
+	a.ints, a.strs, a.bytes = nil, nil, 0
+	return a.runs.write(dir, alloc, b.NewRecordBatch())
 }
 
 func (a *kAggNunique) merge(ctx context.Context, dir string, alloc memory.Allocator) error {
-	if len(a.runs.runs) == 0 {
+	if !a.runs.spilled() {
 		return nil
 	}
 	if len(a.ints)+len(a.strs) > 0 {
@@ -273,18 +173,13 @@ func (a *kAggNunique) merge(ctx context.Context, dir string, alloc memory.Alloca
 	}
 	// The same value may be in several runs: count again, from the stream.
 	clear(a.n)
-	schema := aggNuIntSchema
-	if a.kind == kKeyString {
-		schema = aggNuStrSchema
-	}
 	cur := int64(-1)
 	var prevInt int64
 	var prevStr string
-	return a.runs.merge(ctx, alloc, schema, func(rec arrow.RecordBatch, i int) {
-		g := rec.Column(0).(*array.Int64).Value(i)
+	return a.runs.merge(ctx, func(g int64, vals arrow.Array, i int) {
 		first := g != cur
 		cur = g
-		switch v := rec.Column(1).(type) {
+		switch v := vals.(type) {
 		case *array.Int64:
 			if x := v.Value(i); first || x != prevInt {
 				a.n[g]++
