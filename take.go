@@ -71,17 +71,7 @@ func takeFixed[T any](alloc memory.Allocator, arr arrow.Array, vals []T, idx []i
 	var valid *memory.Buffer
 	nulls := 0
 	if hasNulls {
-		valid = memory.NewResizableBuffer(alloc)
-		valid.Resize(int(bitutil.BytesForBits(int64(n))))
-		bits := valid.Bytes()
-		for k, i := range idx {
-			if i >= 0 && arr.IsValid(int(i)) {
-				bitutil.SetBit(bits, k)
-			} else {
-				bitutil.ClearBit(bits, k)
-				nulls++
-			}
-		}
+		valid, nulls = takeValidity(alloc, arr, idx)
 	}
 	d := array.NewData(arr.DataType(), n, []*memory.Buffer{valid, data}, nil, nulls, 0)
 	data.Release()
@@ -94,6 +84,24 @@ func takeFixed[T any](alloc memory.Allocator, arr arrow.Array, vals []T, idx []i
 
 // ErrorColumn is the name of the column added to rows sent to a reject pipe.
 const ErrorColumn = "error"
+
+// takeValidity returns the validity bitmap of arr taken at idx (an index
+// below 0 is a null) and the number of nulls.
+func takeValidity(alloc memory.Allocator, arr arrow.Array, idx []int32) (*memory.Buffer, int) {
+	valid := memory.NewResizableBuffer(alloc)
+	valid.Resize(int(bitutil.BytesForBits(int64(len(idx)))))
+	bits := valid.Bytes()
+	nulls := 0
+	for k, i := range idx {
+		if i >= 0 && arr.IsValid(int(i)) {
+			bitutil.SetBit(bits, k)
+		} else {
+			bitutil.ClearBit(bits, k)
+			nulls++
+		}
+	}
+	return valid, nulls
+}
 
 // WithErrorColumn returns s with a string column "error" appended: the schema
 // of a stage's reject pipe.
@@ -152,17 +160,7 @@ func takeString(alloc memory.Allocator, a *array.String, idx []int32) arrow.Arra
 	var valid *memory.Buffer
 	nulls := 0
 	if hasNulls {
-		valid = memory.NewResizableBuffer(alloc)
-		valid.Resize(int(bitutil.BytesForBits(int64(n))))
-		bits := valid.Bytes()
-		for k, i := range idx {
-			if i >= 0 && a.IsValid(int(i)) {
-				bitutil.SetBit(bits, k)
-			} else {
-				bitutil.ClearBit(bits, k)
-				nulls++
-			}
-		}
+		valid, nulls = takeValidity(alloc, a, idx)
 	}
 	d := array.NewData(a.DataType(), n, []*memory.Buffer{valid, offBuf, dataBuf}, nil, nulls, 0)
 	offBuf.Release()
