@@ -45,7 +45,7 @@ func init() {
 		Layer:   openstage.Extraction,
 		Summary: "Reads a CSV file (RFC 4180, UTF-8 with or without BOM), in parallel, with typed columns.",
 		Doc: `Only the columns that some stage downstream reads are converted
-(projection pushdown; --verbose logs it): every field is still scanned, so a
+(projection pushdown; openstage validate and --verbose show it): every field is still scanned, so a
 ragged row or an unclosed quote fails the job with its line, but a value
 that would not convert in a column nobody reads is not an error. With a
 reject pipe every column is converted, so every row that does not convert
