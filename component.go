@@ -119,7 +119,18 @@ type Plan struct {
 	reads    map[string][]string // input pipe → columns read (Reads)
 	through  map[string][]string // input pipe → output pipes it passes through to
 	forkJoin bool
+	workers  int
+	registry *Registry
 }
+
+// Workers returns how many goroutines the job gives a stage that can work
+// in parallel (Job.Workers, the CLI's --workers): a stage with its own pool,
+// such as the CSV reader, sizes it with this.
+func (p *Plan) Workers() int { return p.workers }
+
+// Registry returns the registry of the job, where a stage looks up what it
+// finds by name (a Transformer's Go functions).
+func (p *Plan) Registry() *Registry { return p.registry }
 
 // ForkJoin reports whether two input pipes of the stage are connected other
 // than through the stage itself: one stage forks (a Copy, a Switcher, an

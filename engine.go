@@ -265,7 +265,7 @@ func (j *Job) Run(ctx context.Context) error {
 			// must see the failure, not an end of stream that would look
 			// like success.
 			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
-				fail(&StageError{Stage: rt.stage, Err: err})
+				fail(&StageError{Stage: rt.stage, Err: j.redact.wrap(err)})
 			}
 			for _, p := range rt.out {
 				close(p.ch)
@@ -278,7 +278,7 @@ func (j *Job) Run(ctx context.Context) error {
 				}
 			}
 			if j.Logger != nil {
-				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", err)
+				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", j.redact.wrap(err))
 			}
 		}()
 	}
@@ -294,24 +294,24 @@ func (j *Job) Run(ctx context.Context) error {
 				continue
 			}
 			if firstErr != nil {
-				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+				firstErr = errors.Join(firstErr, j.redact.wrap(wrapAbort(rt.stage, c.Abort())))
 				continue
 			}
 			if err := c.Commit(ctx); err != nil {
-				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("commit: %w", err)}
+				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("commit: %w", err))}
 			}
 		}
 	} else {
 		for _, rt := range rts {
 			if c, ok := rt.stage.comp.(Committer); ok {
-				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+				firstErr = errors.Join(firstErr, j.redact.wrap(wrapAbort(rt.stage, c.Abort())))
 			}
 		}
 	}
 	for _, rt := range rts {
 		if c, ok := rt.stage.comp.(Closer); ok {
 			if err := c.Close(); err != nil && firstErr == nil {
-				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("close: %w", err)}
+				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("close: %w", err))}
 			}
 		}
 	}
