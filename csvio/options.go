@@ -56,6 +56,9 @@ type ParseError struct {
 	Line   int64  // 1-based physical line; 0 when the error is not about a line
 	Column string // column name; "" when the error is not about one column
 	Msg    string
+	// Conversion marks a value that does not convert to its column's type
+	// (the errors that CollectRejects turns into rejects).
+	Conversion bool
 }
 
 func (e *ParseError) Error() string {

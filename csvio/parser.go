@@ -42,11 +42,11 @@ type parser struct {
 	inq     uint64  // block path: all ones inside quotes
 }
 
-func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind) *parser {
+func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind, forms []form) *parser {
 	p := &parser{cfg: cfg, schema: schema, cols: make([]column, len(kinds)), kept: schema.NumFields(), spec: newSwarSpec(&cfg.d)}
 	for i, k := range kinds {
 		f := file.Field(i)
-		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name}
+		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name, strict: forms[i].strictInt}
 	}
 	return p
 }
@@ -194,7 +194,7 @@ rowLoop:
 			}
 			v := buf[fs:fe]
 			var bad bool
-			var overflow bool
+			var overflow, notCanon bool
 			switch col.kind {
 			case kSkip:
 				col.n++
@@ -220,6 +220,9 @@ rowLoop:
 			switch col.kind {
 			case kInt64:
 				x, ok, of := parseInt64(v)
+				if ok && col.strict && !canonicalInt(v) {
+					ok, notCanon = false, true
+				}
 				if ok {
 					col.i64[col.n] = x
 					col.setValid()
@@ -263,7 +266,7 @@ rowLoop:
 			}
 			// Conversion failure. Find the end of the row first: a
 			// structural problem later in the row takes precedence.
-			e := p.convError(col, v, overflow, fieldLine)
+			e := p.convError(col, v, overflow, notCanon, fieldLine)
 			nf := ci + 1
 			if t == termDelim {
 				more, next, nl, tt, at := d.scanRecord(buf, pos, eof, p.fields[:0])
@@ -321,13 +324,16 @@ func (p *parser) rollback(upto, rows int) {
 	}
 }
 
-func (p *parser) convError(col *column, v []byte, overflow bool, line int64) *ParseError {
+func (p *parser) convError(col *column, v []byte, overflow, notCanon bool, line int64) *ParseError {
 	var msg string
 	switch col.kind {
 	case kInt64:
 		msg = fmt.Sprintf("cannot parse %s as int64", quoteValue(v))
 		if overflow {
 			msg += ": value out of range"
+		}
+		if notCanon {
+			msg = fmt.Sprintf("%s has a leading zero or a sign that an int64 would not keep", quoteValue(v))
 		}
 	case kFloat64:
 		msg = fmt.Sprintf("cannot parse %s as float64", quoteValue(v))
@@ -338,7 +344,9 @@ func (p *parser) convError(col *column, v []byte, overflow bool, line int64) *Pa
 	case kTimestamp:
 		msg = fmt.Sprintf("cannot parse %s as timestamp (want YYYY-MM-DD[THH:MM:SS[.ffffff]][Z|±HH:MM])", quoteValue(v))
 	}
-	return p.cfg.errf(line, col.name, "%s", msg)
+	e := p.cfg.errf(line, col.name, "%s", msg)
+	e.Conversion = true
+	return e
 }
 
 // record returns the unquoted fields of the (well-formed) row at pos.

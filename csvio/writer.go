@@ -23,6 +23,10 @@ import (
 //     '"', CR or LF; quotes inside are doubled; other strings are written
 //     as they are;
 //   - int64 in decimal;
+//   - a column whose form is in the schema's metadata (FormKey: what
+//     InferSchema found) is written in that form: floats with a fixed
+//     number of decimals, booleans in that spelling, timestamps with that
+//     separator, fraction and zone; otherwise:
 //   - float64 as the shortest decimal that reads back as the same value:
 //     plain notation for zero and 1e-7 <= |v| < 1e21 (like strconv 'f', -1:
 //     1234.5, 0.01, -0), exponent notation otherwise (1e+21, 5e-324); NaN,
@@ -40,6 +44,7 @@ type Writer struct {
 	w       io.Writer
 	schema  *arrow.Schema
 	kinds   []colKind
+	forms   []form
 	delim   byte
 	special [256]bool // bytes that make a string need quotes
 	opts    WriteOptions
@@ -83,6 +88,9 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriteOptions) *Writer {
 	}
 	if wr.err == nil {
 		wr.kinds, wr.err = schemaKinds(schema)
+	}
+	if wr.err == nil {
+		wr.forms = schemaForms(schema, wr.kinds)
 	}
 	wr.workers = opts.Workers
 	if wr.workers <= 0 {
@@ -287,21 +295,26 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 			case kInt64:
 				dst = appendInt(dst, c.i64[r])
 			case kFloat64:
-				dst = appendFloat(dst, c.f64[r])
+				if d := w.forms[ci].decimals; d > 0 {
+					dst = appendFixed(dst, c.f64[r], d)
+				} else {
+					dst = appendFloat(dst, c.f64[r])
+				}
 			case kString:
 				dst = w.appendString(dst, c.s.Value(r))
 			case kBool:
-				if c.b.Value(r) {
-					dst = append(dst, "true"...)
-				} else {
-					dst = append(dst, "false"...)
-				}
+				dst = appendBoolForm(dst, c.b.Value(r), w.forms[ci].boolCase)
 			case kDate32:
 				if dst, ok = appendDate(dst, int64(c.d32[r])); !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: date %w", w.schema.Field(ci).Name, r, errYearRange)
 				}
 			case kTimestamp:
-				if dst, ok = appendTimestamp(dst, int64(c.ts[r])); !ok {
+				if f := &w.forms[ci]; f.hasTS {
+					dst, ok = appendTimestampForm(dst, int64(c.ts[r]), &f.ts)
+				} else {
+					dst, ok = appendTimestamp(dst, int64(c.ts[r]))
+				}
+				if !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: timestamp %w", w.schema.Field(ci).Name, r, errYearRange)
 				}
 			}
