@@ -109,7 +109,7 @@ func NewStage(name string, c any) *Stage {
 // New returns a stage for a fresh component of type *C with the declared
 // defaults of its parameters applied, then each configure function:
 //
-//	reader := openstage.New("reader", func(c *csvio.CSVOrigin) { c.Path = "data.csv" })
+//	reader := openstage.New("reader", func(c *csvio.CSVOrigin) { c.Path = openstage.Strings{"data.csv"} })
 func New[C any, P interface{ *C }](name string, configure ...func(P)) *Stage {
 	c := P(new(C))
 	if err := ApplyDefaults(c); err != nil {

@@ -102,7 +102,7 @@ func genAwkward(rng *rand.Rand) []byte {
 func copyCSV(t *testing.T, in, out string, sample int) (*arrow.Schema, error) {
 	t.Helper()
 	var schema *arrow.Schema
-	reader := openstage.New("reader", func(o *csvio.CSVOrigin) { o.Path = in; o.SampleRows = sample })
+	reader := openstage.New("reader", func(o *csvio.CSVOrigin) { o.Path = openstage.Strings{in}; o.SampleRows = sample })
 	probe := openstage.New("probe", func(p *schemaProbe) { p.got = &schema })
 	writer := csvio.NewCSVDestination("writer", out)
 	reader.AddOutputPipe(openstage.NewPipe("a")).SetDestination(probe).
@@ -172,7 +172,7 @@ func TestCopyKeepsText(t *testing.T) {
 	rng := rand.New(rand.NewSource(13))
 	dir := t.TempDir()
 	failed := 0
-	for i := range 300 {
+	for i := range 200 {
 		data := genAwkward(rng)
 		in := filepath.Join(dir, fmt.Sprintf("in%d.csv", i))
 		out := filepath.Join(dir, fmt.Sprintf("out%d.csv", i))
@@ -210,7 +210,7 @@ func TestCopyKeepsText(t *testing.T) {
 			}
 		}
 	}
-	if failed == 0 || failed > 60 {
+	if failed == 0 || failed > 40 {
 		t.Fatalf("%d copies failed on values after the sample; the generator should make a few", failed)
 	}
 }

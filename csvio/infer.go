@@ -232,17 +232,59 @@ func (g *colGuess) form(k colKind, inferred bool) form {
 // trimmed: " 1" is a string. The reader r is consumed: reopen or seek the
 // input before NewReader.
 func InferSchema(r io.Reader, opts ReadOptions, sampleRows int, overrides map[string]arrow.DataType) (*arrow.Schema, error) {
+	inf, err := NewInference(opts, sampleRows)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inf.Sample(r, opts.Path); err != nil {
+		return nil, err
+	}
+	return inf.Schema(overrides)
+}
+
+// An Inference is InferSchema over several files with one header: Sample
+// each in turn (it reads a file's header, and rows while the sample is not
+// full), then Schema.
+type Inference struct {
+	cfg       *readConfig
+	names     []string
+	guesses   []colGuess
+	all       bool
+	remaining int
+}
+
+// NewInference starts an inference of sampleRows rows (<= 0: every row).
+func NewInference(opts ReadOptions, sampleRows int) (*Inference, error) {
 	cfg, err := opts.resolve()
 	if err != nil {
 		return nil, err
 	}
-	rr := newRecordReader(cfg, r, 64<<10)
+	return &Inference{cfg: cfg, all: sampleRows <= 0, remaining: sampleRows}, nil
+}
+
+// Full reports whether the sample has all its rows.
+func (inf *Inference) Full() bool { return !inf.all && inf.remaining <= 0 }
+
+// Sample reads the header of r (path names it in errors) and, while the
+// sample is not full, its rows. It returns the file's column names; the
+// first file's are the schema's, and a later file with other names is the
+// caller's to report.
+func (inf *Inference) Sample(r io.Reader, path string) ([]string, error) {
+	cfg := *inf.cfg
+	cfg.Path = path
+	rr := newRecordReader(&cfg, cfg.enc.wrapReader(r), 64<<10)
 	names, hline, err := rr.header()
 	if err != nil {
 		return nil, err
 	}
+	if inf.names == nil {
+		inf.names = names
+		inf.guesses = make([]colGuess, len(names))
+	} else if len(names) != len(inf.names) {
+		return names, nil
+	}
 	rr.names = names
-	guesses := make([]colGuess, len(names))
+	guesses := inf.guesses
 	observe := func(fields []fieldRef, line int64) error {
 		if len(fields) != len(names) {
 			w := "header has"
@@ -260,16 +302,15 @@ func InferSchema(r io.Reader, opts ReadOptions, sampleRows int, overrides map[st
 		}
 		return nil
 	}
-	all, remaining := sampleRows <= 0, sampleRows
-	if !cfg.Header {
+	if !cfg.Header && !inf.Full() {
 		// The header call consumed the first data row: its fields are
 		// still in the buffer.
 		if err := observe(rr.fields, hline); err != nil {
 			return nil, err
 		}
-		remaining--
+		inf.remaining--
 	}
-	for ; all || remaining > 0; remaining-- {
+	for ; !inf.Full(); inf.remaining-- {
 		fields, line, err := rr.next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -280,6 +321,17 @@ func InferSchema(r io.Reader, opts ReadOptions, sampleRows int, overrides map[st
 		if err := observe(fields, line); err != nil {
 			return nil, err
 		}
+	}
+	return names, nil
+}
+
+// Schema returns the schema the sample shows, with overrides applied (see
+// InferSchema).
+func (inf *Inference) Schema(overrides map[string]arrow.DataType) (*arrow.Schema, error) {
+	cfg := inf.cfg
+	names, guesses := inf.names, inf.guesses
+	if names == nil {
+		return nil, errors.New("csvio: no file sampled")
 	}
 	fields := make([]arrow.Field, len(names))
 	for i, name := range names {

@@ -3,6 +3,8 @@ package csvio
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -40,6 +42,8 @@ type parser struct {
 	lfk     []int32 // block path: p.idx index of each LF
 	li      int     // block path: next LF to look at
 	inq     uint64  // block path: all ones inside quotes
+	tbuf    []byte  // the chunk decoded to UTF-8, when it had to be
+	bad     badByte // the first NUL or invalid byte of the chunk
 }
 
 func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind, forms []form) *parser {
@@ -70,9 +74,8 @@ func (p *parser) colName(i int) string {
 func (p *parser) parse(ch *chunk) (res chunkResult) {
 	cfg := p.cfg
 	mem := cfg.alloc
-	buf := ch.data
+	buf, eof := p.prepare(ch)
 	n := len(buf)
-	eof := ch.eof
 	line := ch.startLine
 	d := &cfg.d
 	cls := &d.cls
@@ -160,7 +163,7 @@ rowLoop:
 			} else {
 				f, next, nl, tt := d.scanField(buf, pos, eof)
 				if tt >= termMore {
-					failErr = syntaxErr(cfg, tt, buf, next, p.colName(ci), fieldLine, ch.truncated)
+					failErr = p.syntaxErr(ch, tt, buf, next, p.colName(ci), fieldLine)
 					p.rollback(ci, rows)
 					break rowLoop
 				}
@@ -176,7 +179,7 @@ rowLoop:
 					p.fields = more
 					line += int64(nl)
 					if tt != termEOR {
-						failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+						failErr = p.syntaxErr(ch, tt, buf, at, p.colName(ci+1+len(more)), line)
 						p.rollback(ci, rows)
 						break rowLoop
 					}
@@ -273,7 +276,7 @@ rowLoop:
 				p.fields = more
 				line += int64(nl)
 				if tt != termEOR {
-					failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+					failErr = p.syntaxErr(ch, tt, buf, at, p.colName(ci+1+len(more)), line)
 					p.rollback(ci, rows)
 					break rowLoop
 				}
@@ -292,6 +295,9 @@ rowLoop:
 			continue rowLoop
 		}
 		rows++
+	}
+	if failErr == nil && p.bad.at >= 0 {
+		failErr = p.badErr(ch, buf[:cap(buf)], p.colName(0))
 	}
 	if failErr != nil {
 		res.err = failErr
@@ -315,6 +321,61 @@ rowLoop:
 		a.Release()
 	}
 	return res
+}
+
+// prepare returns the chunk's data as UTF-8 (decoded or with invalid bytes
+// replaced, as the options say) and whether it runs to the end of the
+// input. The data stops before the first NUL or invalid byte (p.bad), and
+// is then never at the end: the rows before it are parsed, the row holding
+// it ends early, and the error names the byte.
+func (p *parser) prepare(ch *chunk) ([]byte, bool) {
+	cfg := p.cfg
+	buf := ch.data
+	enc := cfg.enc
+	checkUTF8 := false
+	switch {
+	case enc.dec != nil:
+		if hasHigh(buf) {
+			p.tbuf = enc.decodeTo(p.tbuf[:0], buf)
+			buf = p.slack()
+		}
+	case enc.native && cfg.ReplaceInvalidUTF8:
+		if !utf8.Valid(buf) {
+			p.tbuf = replaceInvalidUTF8(p.tbuf[:0], buf)
+			buf = p.slack()
+		}
+	case enc.native:
+		checkUTF8 = true
+	}
+	p.bad = findBad(buf, checkUTF8)
+	if p.bad.at >= 0 {
+		return buf[:p.bad.at], false
+	}
+	return buf, ch.eof
+}
+
+// slack returns p.tbuf with room after it for the 16-byte loads of the
+// conversions.
+func (p *parser) slack() []byte {
+	n := len(p.tbuf)
+	p.tbuf = slices.Grow(p.tbuf, 64)
+	return p.tbuf[:n]
+}
+
+// badErr is the error for p.bad; buf holds the chunk's data up to it.
+func (p *parser) badErr(ch *chunk, buf []byte, col string) *ParseError {
+	at := p.bad.at
+	line := ch.startLine + int64(bytes.Count(buf[:at], nlBytes))
+	return p.cfg.errf(line, col, "%s", p.bad.message(charOfLine(buf, at)))
+}
+
+// syntaxErr is the error for a field that ended with term t: the bad byte
+// when the data was cut there, else the syntax error.
+func (p *parser) syntaxErr(ch *chunk, t term, buf []byte, at int, col string, line int64) *ParseError {
+	if t == termMore && p.bad.at >= 0 {
+		return p.badErr(ch, buf[:cap(buf)], col)
+	}
+	return syntaxErr(p.cfg, t, buf, at, col, line, ch.truncated)
 }
 
 // rollback drops the values the current row put in columns [0, upto).

@@ -58,6 +58,7 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 		return rd
 	}
 	rd.cfg = cfg
+	rd.src = cfg.enc.wrapReader(r)
 	rd.kinds, rd.err = schemaKinds(schema)
 	if rd.err == nil && len(rd.kinds) == 0 {
 		rd.err = fmt.Errorf("csvio: schema has no fields")

@@ -375,9 +375,7 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 			}
 			val = stringKeys(val)
 			if p, ok := spec.Param(k.Value); ok && p.Path {
-				if s, ok := val.(string); ok && s != "" && !filepath.IsAbs(s) {
-					val = filepath.Join(l.dir, s)
-				}
+				val = l.resolvePath(val)
 			}
 			if err := spec.Set(comp, k.Value, val); err != nil {
 				l.errorf(k.Line, "%s '%s': %v", typ, name, err)
@@ -458,6 +456,22 @@ func (l *loader) endpoint(line int, pipe, end, name string, stages map[string]*o
 		l.errorf(line, "%s", msg)
 	}
 	return s
+}
+
+// resolvePath anchors a relative path (or each of a list of them) at the
+// job file's folder.
+func (l *loader) resolvePath(val any) any {
+	switch x := val.(type) {
+	case string:
+		if x != "" && !filepath.IsAbs(x) {
+			return filepath.Join(l.dir, x)
+		}
+	case []any:
+		for i := range x {
+			x[i] = l.resolvePath(x[i])
+		}
+	}
+	return val
 }
 
 func indexOf(list []string, v string) int {
