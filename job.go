@@ -264,15 +264,23 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 		add(nil, Position{}, errors.New("the job has no stages"))
 	}
 	names := map[string]*Stage{}
+	bad := map[*Stage]bool{} // not planned: their problems are reported
 	for _, s := range j.stages {
+		if s.invalid {
+			bad[s] = true
+		}
 		if s.name == "" {
 			add(s, Position{}, errors.New("stage has no name"))
 		} else if prev, dup := names[s.name]; dup {
 			add(s, Position{}, fmt.Errorf("duplicate stage name '%s' (also used by %s at %s); stage names must be unique", s.name, prev.typ, orGo(prev.pos)))
 		}
 		names[s.name] = s
+		if s.invalid {
+			continue
+		}
 		for _, e := range s.errs {
 			add(s, Position{}, e)
+			bad[s] = true
 		}
 	}
 	pipeNames := map[string]*Pipe{}
@@ -290,11 +298,16 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	}
 	for _, s := range j.stages {
 		c := s.conn
+		if s.invalid {
+			continue
+		}
 		if len(s.inputs) < c.MinIn {
 			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinIn, "input pipe"), len(s.inputs)))
+			bad[s] = true
 		}
 		if len(s.outputs) < c.MinOut {
 			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinOut, "output pipe"), len(s.outputs)))
+			bad[s] = true
 		}
 	}
 	order, cycle := topoSort(j.stages)
@@ -305,7 +318,23 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 		}
 		add(nil, Position{}, fmt.Errorf("the pipes form a cycle: %s; a job must be a directed acyclic graph", strings.Join(path, " -> ")))
 	}
-	if len(probs) > 0 {
+	if len(probs) > 0 || len(bad) > 0 {
+		// Plan what can be planned, so that every problem is found at
+		// once: not the stages above nor those downstream of them (their
+		// inputs have no schema), nor those in a cycle.
+		j.forkJoins = forkJoins(j.stages, j.Pipes())
+		var keep []*Stage
+		for _, s := range order {
+			if !bad[s] {
+				keep = append(keep, s)
+			}
+		}
+		probs = append(probs, j.planStages(ctx, keep)...)
+		if len(probs) == 0 {
+			for s := range bad {
+				add(s, Position{}, errors.New("the stage's definition is invalid (MarkInvalid)"))
+			}
+		}
 		return nil, &ValidationError{Problems: probs}
 	}
 

@@ -69,6 +69,16 @@ type Stage struct {
 	outputs []*Pipe
 	errs    []error
 	pos     Position
+	invalid bool // MarkInvalid
+}
+
+// MarkInvalid records that the stage's definition has problems reported
+// elsewhere (a job file's unknown type or parameter): Validate neither
+// checks nor plans it, nor the stages downstream of it, and says nothing
+// more about it, while it still finds every other problem of the job.
+func (s *Stage) MarkInvalid() *Stage {
+	s.invalid = true
+	return s
 }
 
 // Kind is the role of a component.

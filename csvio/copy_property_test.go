@@ -26,6 +26,7 @@ var awkward = map[string][]string{
 	"bigint":   {"99999999999999999999", "18446744073709551616", "-99999999999999999999", "12"},
 	"decimal2": {"12.50", "-3.10", "0.00", "1000.99", "0.05", "-0.00"},
 	"float":    {"1.5", "0.25", "-2", "1e+21", "NaN", "Inf", "-Inf", "5e-324", "0.1", "123456.789"},
+	"floatrepr": {"1977.0", "915.1", "71.76", "1e-05", "nan", "inf", "-inf", "1.5e+16", "0.0", "-0.0"},
 	"floatodd": {"1e5", "1.0", ".5", "00.5", "+1.5", "inf", "nan", "1E5", "5.", "0x1p-2"},
 	"bool":     {"true", "false", "TRUE", "FALSE", "True", "False", "yes", "1", "0"},
 	"date":     {"2025-01-31", "1999-12-31", "0001-01-01", "9999-12-31", "2024-02-29", "2024-02-30", "2025-1-5"},
@@ -35,7 +36,7 @@ var awkward = map[string][]string{
 	"text": {"", "a", " padded ", "with,comma", "with \"quote\"", "line\nbreak", "crlf\r\nend", "日本語", "NA", "null", "'single'", "tab\there"},
 }
 
-var families = []string{"int", "zip", "bigint", "decimal2", "float", "floatodd", "bool", "date", "ts", "text"}
+var families = []string{"int", "zip", "bigint", "decimal2", "float", "floatrepr", "floatodd", "bool", "date", "ts", "text"}
 
 // quoteField writes v as a CSV field, quoted when it must be or at random.
 func quoteField(rng *rand.Rand, v string) string {

@@ -29,6 +29,7 @@ const FormKey = "openstage:form:"
 type form struct {
 	strictInt bool   // int64: refuse non-canonical integers (inferred column)
 	decimals  int    // float64: fixed decimals when > 0
+	repr      bool   // float64: as Python's repr (pandas, Polars, DuckDB write so): 1977.0, 1e-05
 	boolCase  uint8  // bool: 0 lower (true), 1 upper (TRUE), 2 title (True)
 	ts        tsForm // timestamp
 	hasTS     bool
@@ -133,6 +134,9 @@ func formText(k colKind, f form) string {
 		if f.decimals > 0 {
 			return "decimals:" + strconv.Itoa(f.decimals)
 		}
+		if f.repr {
+			return "repr"
+		}
 	case kBool:
 		switch f.boolCase {
 		case boolUpper:
@@ -156,6 +160,8 @@ func parseForm(k colKind, s string) form {
 	switch {
 	case k == kInt64 && s == "int":
 		f.strictInt = true
+	case k == kFloat64 && s == "repr":
+		f.repr = true
 	case k == kFloat64 && kind == "decimals":
 		if n, err := strconv.Atoi(rest); err == nil && n > 0 && n <= 17 {
 			f.decimals = n
@@ -233,6 +239,32 @@ func appendFixed(dst []byte, v float64, n int) []byte {
 		dst = append(dst, byte('0'+rem/pow10u64[d]%10))
 	}
 	return dst
+}
+
+// appendRepr appends v as Python's repr does: the shortest digits, in
+// exponent notation below 1e-4 and from 1e16 on, else with at least one
+// decimal (1977.0); nan, inf, -inf.
+func appendRepr(dst []byte, v float64) []byte {
+	switch {
+	case v != v:
+		return append(dst, "nan"...)
+	case math.IsInf(v, 1):
+		return append(dst, "inf"...)
+	case math.IsInf(v, -1):
+		return append(dst, "-inf"...)
+	}
+	a := math.Abs(v)
+	if a != 0 && (a < 1e-4 || a >= 1e16) {
+		return strconv.AppendFloat(dst, v, 'e', -1, 64)
+	}
+	n := len(dst)
+	dst = appendFloat(dst, v)
+	for _, c := range dst[n:] {
+		if c == '.' {
+			return dst
+		}
+	}
+	return append(dst, '.', '0')
 }
 
 // appendBoolForm appends v in the spelling of case c.

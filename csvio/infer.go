@@ -21,6 +21,7 @@ type colGuess struct {
 	allIntSyn bool // every value is [+-]?digits (some may overflow int64 or have leading zeros)
 	canFloat  bool // parses as float64
 	shortest  bool // ... and every value is the shortest text of its float
+	repr      bool // ... or every value is as Python's repr writes it
 	decimals  int  // ... or every value has this many decimals (-1: not so)
 	canBool   bool
 	boolCase  int // boolLower, boolUpper, boolTitle; -1: mixed or other
@@ -34,7 +35,7 @@ type colGuess struct {
 
 func (g *colGuess) observe(v []byte) {
 	if !g.seen {
-		*g = colGuess{seen: true, canInt: true, anyInt: true, allIntSyn: true, canFloat: true, shortest: true, decimals: -2,
+		*g = colGuess{seen: true, canInt: true, anyInt: true, allIntSyn: true, canFloat: true, shortest: true, repr: true, decimals: -2,
 			canBool: true, boolCase: -2, canDate: true, canTS: true, tsTrim: true}
 	}
 	if g.canInt || g.anyInt || g.allIntSyn {
@@ -56,6 +57,9 @@ func (g *colGuess) observe(v []byte) {
 			if g.shortest && string(appendFloat(buf[:0], f)) != string(v) {
 				g.shortest = false
 			}
+			if g.repr && string(appendRepr(buf[:0], f)) != string(v) {
+				g.repr = false
+			}
 			if g.decimals != -1 {
 				d := plainDecimals(v)
 				if d <= 0 || g.decimals >= 0 && d != g.decimals || string(appendFixed(buf[:0], f, d)) != string(v) {
@@ -64,7 +68,7 @@ func (g *colGuess) observe(v []byte) {
 					g.decimals = d
 				}
 			}
-			if !g.shortest && g.decimals == -1 {
+			if !g.shortest && !g.repr && g.decimals == -1 {
 				g.canFloat = false
 			}
 		}
@@ -176,7 +180,11 @@ func (g *colGuess) form(k colKind, inferred bool) form {
 	case kInt64:
 		f.strictInt = inferred && g.canInt
 	case kFloat64:
-		if g.canFloat && !g.shortest && g.decimals > 0 {
+		switch {
+		case !g.canFloat || g.shortest:
+		case g.repr:
+			f.repr = true
+		case g.decimals > 0:
 			f.decimals = g.decimals
 		}
 	case kBool:
@@ -205,9 +213,11 @@ func (g *colGuess) form(k colKind, inferred bool) form {
 //     A column of integers that do not all fit int64, or that have leading
 //     zeros, is string (not float64), so that identifiers keep their digits.
 //   - float64: every value the shortest decimal of its float64 (1.5, 0.25,
-//     1e+21, NaN, Inf, -Inf), or every value a plain decimal with the same
-//     number of decimals (12.50, 3.10: written back with two). 1e5, 1.0
-//     among 1.25, .5 and 00.5 are not, so the column is string.
+//     1e+21, NaN, Inf, -Inf); or every value as Python's repr writes it,
+//     which is how pandas, Polars and DuckDB write floats (1977.0, 915.1,
+//     1e-05, nan); or every value a plain decimal with the same number of
+//     decimals (12.50, 3.10: written back with two). A column mixing these
+//     (1.5 and 2.50), or with 1e5, .5, 00.5 or +1.5, is string.
 //   - bool: true/false, TRUE/FALSE or True/False, one spelling for the
 //     column (1/0 stay int64).
 //   - date32: YYYY-MM-DD.

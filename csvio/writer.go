@@ -345,6 +345,8 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 			case kFloat64:
 				if d := w.forms[ci].decimals; d > 0 {
 					dst = appendFixed(dst, c.f64[r], d)
+				} else if w.forms[ci].repr {
+					dst = appendRepr(dst, c.f64[r])
 				} else {
 					dst = appendFloat(dst, c.f64[r])
 				}

@@ -137,9 +137,9 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
 		return ExitInvalid
 	}
-	f, err := jobfile.Load(pos[0], jobfile.Options{Params: ps})
-	if err != nil {
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+	f, loadErr := jobfile.Load(pos[0], jobfile.Options{Params: ps})
+	if loadErr != nil && (f == nil || !openstage.IsValidation(loadErr)) {
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr))
 		return ExitInvalid
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -158,9 +158,15 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		}
 		job.MemoryLimit = n
 	}
+	if loadErr != nil {
+		// Problems in the file: find the others (missing files, unknown
+		// columns) in the rest of the job, and report them all, by line.
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr, job.Validate(ctx)))
+		return ExitInvalid
+	}
 	if validateOnly {
 		if err := job.Validate(ctx); err != nil {
-			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 			return ExitInvalid
 		}
 		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
@@ -177,7 +183,7 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	case err == nil:
 		return ExitOK
 	case openstage.IsValidation(err):
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return ExitInvalid
 	case errors.Is(err, openstage.ErrCancelled):
 		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)
@@ -185,6 +191,47 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	}
 	fmt.Fprintf(stderr, "openstage: job '%s' failed: %v\n", f.Name, err)
 	return ExitFailed
+}
+
+// sortProblems merges the problems of validation errors, sorted by file
+// and line (problems without a line first), each once.
+func sortProblems(errs ...error) error {
+	var probs []openstage.Problem
+	var other []error
+	for _, err := range errs {
+		var ve *openstage.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &ve):
+			probs = append(probs, ve.Problems...)
+		default:
+			other = append(other, err)
+		}
+	}
+	if len(other) > 0 || len(probs) == 0 {
+		return errors.Join(append(other, func() []error {
+			if len(probs) > 0 {
+				return []error{&openstage.ValidationError{Problems: probs}}
+			}
+			return nil
+		}()...)...)
+	}
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := probs[i].Pos, probs[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	seen := map[string]bool{}
+	out := probs[:0]
+	for _, p := range probs {
+		if s := p.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, p)
+		}
+	}
+	return &openstage.ValidationError{Problems: out}
 }
 
 func stagesCmd(args []string, stdout, stderr io.Writer) int {
