@@ -13,6 +13,10 @@ import (
 type DataPackage struct {
 	Pipe  string
 	Batch arrow.RecordBatch
+	// FirstRow is the position of the batch's first row in its pipe's
+	// stream (0-based), so that a stage running on several workers can
+	// still name rows by their place in the input ("row 17: ...").
+	FirstRow int64
 }
 
 // Origin brings data into a job: it has no input pipes.
@@ -60,6 +64,32 @@ type Committer interface {
 // a batch the engine owns (nil means "nothing to send") and must not keep rec.
 type Mapper interface {
 	MapBatch(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error)
+}
+
+// BatchProcessor is an optional interface of a Node whose output for a batch
+// depends only on that batch, but that may send it to several output pipes
+// (a router such as Switcher, a stage with a reject pipe, a Transformer, an
+// AI stage). The engine calls ProcessBatch on several workers at once
+// (Job.Workers, or the component's own Concurrency() int when it has one)
+// and delivers what each call emitted in input order: the stage's output,
+// pipe by pipe, is the same as with one worker. Process is not called; it
+// can be one line, `return openstage.BatchProcess(ctx, n, in, out)`.
+//
+// dp.Batch belongs to the engine: ProcessBatch must not release it, nor keep
+// it past its return without retaining it. dp.FirstRow numbers its rows.
+// ProcessBatch may be called concurrently: state shared between batches
+// must be safe for that (counters go through out.Count).
+type BatchProcessor interface {
+	ProcessBatch(ctx context.Context, dp DataPackage, out *Emitter) error
+}
+
+// Rebatcher is an optional interface of a BatchProcessor that wants its input
+// in batches of exactly BatchRows rows (the last may be shorter), whatever
+// size its producer sends: an AI stage sending batch_rows rows per request,
+// a destination posting batches of a fixed size. The engine slices larger
+// batches (no copy) and concatenates smaller ones.
+type Rebatcher interface {
+	BatchRows() int
 }
 
 // Projector is an optional interface of an Origin that can leave columns out
@@ -119,7 +149,18 @@ type Plan struct {
 	reads    map[string][]string // input pipe → columns read (Reads)
 	through  map[string][]string // input pipe → output pipes it passes through to
 	forkJoin bool
+	workers  int
+	registry *Registry
 }
+
+// Workers returns how many goroutines the job gives a stage that can work
+// in parallel (Job.Workers, the CLI's --workers): a stage with its own pool,
+// such as the CSV reader, sizes it with this.
+func (p *Plan) Workers() int { return p.workers }
+
+// Registry returns the registry of the job, where a stage looks up what it
+// finds by name (a Transformer's Go functions).
+func (p *Plan) Registry() *Registry { return p.registry }
 
 // ForkJoin reports whether two input pipes of the stage are connected other
 // than through the stage itself: one stage forks (a Copy, a Switcher, an

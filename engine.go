@@ -48,6 +48,13 @@ type Inputs struct {
 	st     *stageRT
 	closed []bool
 	open   int
+	rows   []int64 // rows received so far, per pipe (DataPackage.FirstRow)
+
+	// The select cases of Recv over several pipes, rebuilt only when a pipe
+	// ends or the context changes.
+	cases []reflect.SelectCase
+	idx   []int
+	done  <-chan struct{}
 }
 
 // Pipes returns the names of the input pipes in connection order.
@@ -59,6 +66,27 @@ func (in *Inputs) Pipes() []string {
 	return names
 }
 
+// ForEach calls fn with each batch of any input pipe, whichever has one
+// first, until every input pipe has ended; then it returns nil. It returns
+// the first error of fn or of receiving (ctx.Err() when cancelled). The
+// batch is released when fn returns: fn retains it to keep it.
+func (in *Inputs) ForEach(ctx context.Context, fn func(DataPackage) error) error {
+	for {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = fn(dp)
+		dp.Batch.Release()
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // Recv returns the next batch from any input pipe, whichever has one first,
 // and io.EOF once every input pipe has ended. The caller owns the batch.
 func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
@@ -66,30 +94,32 @@ func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
 		return DataPackage{}, io.EOF
 	}
 	if len(in.st.in) == 1 {
+		first := in.rows[0]
 		rec, err := in.recvFrom(ctx, 0)
-		return DataPackage{Pipe: in.st.in[0].pipe.name, Batch: rec}, err
+		return DataPackage{Pipe: in.st.in[0].pipe.name, Batch: rec, FirstRow: first}, err
 	}
 	for {
-		cases := make([]reflect.SelectCase, 0, in.open+1)
-		idx := make([]int, 0, in.open)
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-		for i, p := range in.st.in {
-			if !in.closed[i] {
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.ch)})
-				idx = append(idx, i)
+		if in.cases == nil || in.done != ctx.Done() {
+			in.done = ctx.Done()
+			in.cases = append(in.cases[:0], reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+			in.idx = in.idx[:0]
+			for i, p := range in.st.in {
+				if !in.closed[i] {
+					in.cases = append(in.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.ch)})
+					in.idx = append(in.idx, i)
+				}
 			}
 		}
-		chosen, v, ok := reflect.Select(cases)
+		chosen, v, ok := reflect.Select(in.cases)
 		if chosen == 0 {
 			return DataPackage{}, ctx.Err()
 		}
-		i := idx[chosen-1]
+		i := in.idx[chosen-1]
 		if !ok {
 			if err := ctx.Err(); err != nil {
 				return DataPackage{}, err
 			}
-			in.closed[i] = true
-			in.open--
+			in.closePipe(i)
 			if in.open == 0 {
 				return DataPackage{}, io.EOF
 			}
@@ -97,8 +127,16 @@ func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
 		}
 		rec := v.Interface().(arrow.RecordBatch)
 		in.st.rowsIn.Add(rec.NumRows())
-		return DataPackage{Pipe: in.st.in[i].pipe.name, Batch: rec}, nil
+		first := in.rows[i]
+		in.rows[i] += rec.NumRows()
+		return DataPackage{Pipe: in.st.in[i].pipe.name, Batch: rec, FirstRow: first}, nil
 	}
+}
+
+func (in *Inputs) closePipe(i int) {
+	in.closed[i] = true
+	in.open--
+	in.cases = nil
 }
 
 // RecvFrom returns the next batch of the input pipe called pipe, and io.EOF
@@ -124,11 +162,11 @@ func (in *Inputs) recvFrom(ctx context.Context, i int) (arrow.RecordBatch, error
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			in.closed[i] = true
-			in.open--
+			in.closePipe(i)
 			return nil, io.EOF
 		}
 		in.st.rowsIn.Add(rec.NumRows())
+		in.rows[i] += rec.NumRows()
 		return rec, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -265,7 +303,7 @@ func (j *Job) Run(ctx context.Context) error {
 			// must see the failure, not an end of stream that would look
 			// like success.
 			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
-				fail(&StageError{Stage: rt.stage, Err: err})
+				fail(&StageError{Stage: rt.stage, Err: j.redact.wrap(err)})
 			}
 			for _, p := range rt.out {
 				close(p.ch)
@@ -278,7 +316,7 @@ func (j *Job) Run(ctx context.Context) error {
 				}
 			}
 			if j.Logger != nil {
-				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", err)
+				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", j.redact.wrap(err))
 			}
 		}()
 	}
@@ -294,24 +332,24 @@ func (j *Job) Run(ctx context.Context) error {
 				continue
 			}
 			if firstErr != nil {
-				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+				firstErr = errors.Join(firstErr, j.redact.wrap(wrapAbort(rt.stage, c.Abort())))
 				continue
 			}
 			if err := c.Commit(ctx); err != nil {
-				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("commit: %w", err)}
+				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("commit: %w", err))}
 			}
 		}
 	} else {
 		for _, rt := range rts {
 			if c, ok := rt.stage.comp.(Committer); ok {
-				firstErr = errors.Join(firstErr, wrapAbort(rt.stage, c.Abort()))
+				firstErr = errors.Join(firstErr, j.redact.wrap(wrapAbort(rt.stage, c.Abort())))
 			}
 		}
 	}
 	for _, rt := range rts {
 		if c, ok := rt.stage.comp.(Closer); ok {
 			if err := c.Close(); err != nil && firstErr == nil {
-				firstErr = &StageError{Stage: rt.stage, Err: fmt.Errorf("close: %w", err)}
+				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("close: %w", err))}
 			}
 		}
 	}
@@ -332,16 +370,18 @@ func (j *Job) runStage(ctx context.Context, rt *stageRT) (err error) {
 			err = fmt.Errorf("internal error (%v); this is a bug in the %s component, please report it", r, rt.stage.typ)
 		}
 	}()
-	in := &Inputs{st: rt, closed: make([]bool, len(rt.in)), open: len(rt.in)}
+	in := &Inputs{st: rt, closed: make([]bool, len(rt.in)), open: len(rt.in), rows: make([]int64, len(rt.in))}
 	out := &Outputs{st: rt, alloc: j.alloc()}
 	switch c := rt.stage.comp.(type) {
 	case Origin:
 		return c.Pump(ctx, out)
 	case Mapper:
 		if len(rt.in) == 1 && len(rt.out) >= 1 {
-			return runMapper(ctx, c, in, out, j.workers())
+			return runBatches(ctx, mapperBatches{c}, in, out, j.workers(), 0)
 		}
 		return c.(Node).Process(ctx, in, out)
+	case BatchProcessor:
+		return runBatches(ctx, c, in, out, j.workersFor(c), batchRowsOf(c))
 	case Node:
 		return c.Process(ctx, in, out)
 	case Destination:
@@ -356,20 +396,112 @@ func (j *Job) runStage(ctx context.Context, rt *stageRT) (err error) {
 // workers and does not call Process; MapperProcess lets such a Node satisfy
 // the Node interface in one line.
 func MapperProcess(ctx context.Context, m Mapper, in *Inputs, out *Outputs) error {
-	return runMapper(ctx, m, in, out, 1)
+	return runBatches(ctx, mapperBatches{m}, in, out, 1, 0)
 }
 
-// runMapper runs a Mapper on several workers and sends results in input order.
-// A dispatcher hands each batch with a one-slot result channel to the workers
-// and queues the slot; the sender waits on the slots in order. At most
-// 2*workers batches are in flight.
-func runMapper(ctx context.Context, m Mapper, in *Inputs, out *Outputs, workers int) error {
+// BatchProcess is the Process method of a BatchProcessor: the batches are
+// processed one after the other, in order. The engine itself runs
+// ProcessBatch on several workers and does not call Process.
+func BatchProcess(ctx context.Context, b BatchProcessor, in *Inputs, out *Outputs) error {
+	return runBatches(ctx, b, in, out, 1, batchRowsOf(b))
+}
+
+// mapperBatches runs a Mapper as a BatchProcessor: its one result goes to
+// every output pipe but the reject pipes.
+type mapperBatches struct{ m Mapper }
+
+func (a mapperBatches) ProcessBatch(ctx context.Context, dp DataPackage, out *Emitter) error {
+	rec, err := a.m.MapBatch(ctx, dp.Batch)
+	if rec != nil {
+		if err == nil {
+			out.Send(rec)
+		}
+		rec.Release()
+	}
+	return err
+}
+
+func batchRowsOf(c any) int {
+	if r, ok := c.(Rebatcher); ok {
+		return r.BatchRows()
+	}
+	return 0
+}
+
+// workersFor is how many goroutines run the BatchProcessor c.
+func (j *Job) workersFor(c any) int {
+	if w, ok := c.(interface{ Concurrency() int }); ok && w.Concurrency() > 0 {
+		return w.Concurrency()
+	}
+	return j.workers()
+}
+
+// An Emitter collects what a BatchProcessor sends for one batch; the engine
+// delivers it downstream in input order once the batches before it are
+// delivered.
+type Emitter struct {
+	st    *stageRT
+	alloc memory.Allocator
+	items []emitted
+}
+
+type emitted struct {
+	pipe int // index in st.out; -1 means every output but the reject pipes
+	rec  arrow.RecordBatch
+}
+
+// Allocator returns the allocator batches must be built with.
+func (e *Emitter) Allocator() memory.Allocator { return e.alloc }
+
+// Send sends rec to every output pipe except reject pipes, as Outputs.Send.
+// It does not take the caller's reference.
+func (e *Emitter) Send(rec arrow.RecordBatch) {
+	if rec.NumRows() == 0 {
+		return
+	}
+	rec.Retain()
+	e.items = append(e.items, emitted{pipe: -1, rec: rec})
+}
+
+// SendTo sends rec to the output pipe called pipe only.
+func (e *Emitter) SendTo(pipe string, rec arrow.RecordBatch) error {
+	for i, p := range e.st.out {
+		if p.pipe.name == pipe {
+			if rec.NumRows() > 0 {
+				rec.Retain()
+				e.items = append(e.items, emitted{pipe: i, rec: rec})
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no output pipe '%s'", pipe)
+}
+
+// Count adds n to the stage's counter called name, as Outputs.Count.
+func (e *Emitter) Count(name string, n int64) {
+	(&Outputs{st: e.st}).Count(name, n)
+}
+
+func (e *Emitter) release() {
+	for _, it := range e.items {
+		it.rec.Release()
+	}
+	e.items = nil
+}
+
+// runBatches runs a BatchProcessor on several workers and delivers each
+// batch's output in input order. A dispatcher hands each batch with a
+// one-slot result channel to the workers and queues the slot; the caller's
+// goroutine waits on the slots in order and sends what each batch emitted.
+// At most 2*workers batches are in flight. With batchRows > 0 the input is
+// cut into batches of exactly that many rows (the last may be shorter).
+func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs, workers, batchRows int) error {
 	type result struct {
-		rec arrow.RecordBatch
+		em  *Emitter
 		err error
 	}
 	type task struct {
-		rec  arrow.RecordBatch
+		dp   DataPackage
 		slot chan result
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -382,16 +514,16 @@ func runMapper(ctx context.Context, m Mapper, in *Inputs, out *Outputs, workers 
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
-				var r result
+				r := result{em: &Emitter{st: out.st, alloc: out.alloc}}
 				func() {
 					defer func() {
 						if p := recover(); p != nil {
 							r.err = fmt.Errorf("internal error (%v); this is a bug in the component, please report it", p)
 						}
 					}()
-					r.rec, r.err = m.MapBatch(ctx, t.rec)
+					r.err = bp.ProcessBatch(ctx, t.dp, r.em)
 				}()
-				t.rec.Release()
+				t.dp.Batch.Release()
 				t.slot <- r
 			}
 		}()
@@ -400,25 +532,39 @@ func runMapper(ctx context.Context, m Mapper, in *Inputs, out *Outputs, workers 
 	go func() {
 		defer close(slots)
 		defer close(tasks)
+		dispatch := func(dp DataPackage) error {
+			slot := make(chan result, 1)
+			select {
+			case slots <- slot:
+			case <-ctx.Done():
+				dp.Batch.Release()
+				return ctx.Err()
+			}
+			tasks <- task{dp: dp, slot: slot}
+			return nil
+		}
+		cut := newRebatcher(batchRows, out.alloc)
+		defer cut.release()
+		next := map[string]int64{} // first row of the next batch, per pipe
+		emit := func(pipe string, rec arrow.RecordBatch) error {
+			dp := DataPackage{Pipe: pipe, Batch: rec, FirstRow: next[pipe]}
+			next[pipe] += rec.NumRows()
+			return dispatch(dp)
+		}
 		for {
 			dp, err := in.Recv(ctx)
 			if err == io.EOF {
-				dispatchErr <- nil
+				dispatchErr <- cut.flush(emit)
 				return
 			}
 			if err != nil {
 				dispatchErr <- err
 				return
 			}
-			slot := make(chan result, 1)
-			select {
-			case slots <- slot:
-			case <-ctx.Done():
-				dp.Batch.Release()
-				dispatchErr <- ctx.Err()
+			if err := cut.add(dp, emit); err != nil {
+				dispatchErr <- err
 				return
 			}
-			tasks <- task{rec: dp.Batch, slot: slot}
 		}
 	}()
 	var firstErr error
@@ -428,15 +574,22 @@ func runMapper(ctx context.Context, m Mapper, in *Inputs, out *Outputs, workers 
 			firstErr = r.err
 			cancel()
 		}
-		if r.rec != nil {
-			if firstErr == nil {
-				if err := out.Send(ctx, r.rec); err != nil {
+		if firstErr == nil {
+			for _, it := range r.em.items {
+				var err error
+				if it.pipe < 0 {
+					err = out.Send(ctx, it.rec)
+				} else {
+					err = send(ctx, out.st.out[it.pipe], it.rec)
+				}
+				if err != nil {
 					firstErr = err
 					cancel()
+					break
 				}
 			}
-			r.rec.Release()
 		}
+		r.em.release()
 	}
 	wg.Wait()
 	if err := <-dispatchErr; firstErr == nil {

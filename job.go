@@ -35,6 +35,9 @@ type Job struct {
 	MemoryLimit int64
 	// TempDir is where spill files go ("" means the system's temporary folder).
 	TempDir string
+	// Registry is where stages look up what they find by name (a
+	// Transformer's Go functions); nil means DefaultRegistry().
+	Registry *Registry
 
 	roots   []*Stage
 	stages  []*Stage // set by plan
@@ -43,6 +46,7 @@ type Job struct {
 	// stages with two inputs connected other than through them (Plan.ForkJoin)
 	forkJoins   map[*Stage]bool
 	projections []Projection
+	redact      *redactor // the job's secrets, masked in every error it returns
 }
 
 // A Projection is an origin that reads only some of its columns because no
@@ -165,6 +169,13 @@ type Accumulator interface {
 	Accumulates() bool
 }
 
+func (j *Job) registry() *Registry {
+	if j.Registry != nil {
+		return j.Registry
+	}
+	return defaultRegistry
+}
+
 func (j *Job) workers() int {
 	if j.Workers > 0 {
 		return j.Workers
@@ -226,6 +237,22 @@ func (j *Job) Validate(ctx context.Context) error {
 // plan validates the job and returns the stages in topological order.
 func (j *Job) plan(ctx context.Context) ([]*Stage, error) {
 	j.stages = j.Stages()
+	var secrets []string
+	for _, s := range j.stages {
+		secrets = append(secrets, secretsOf(s.comp)...)
+	}
+	j.redact = newRedactor(secrets)
+	order, err := j.planChecked(ctx)
+	var ve *ValidationError
+	if errors.As(err, &ve) && j.redact != nil {
+		for i := range ve.Problems {
+			ve.Problems[i].Err = j.redact.wrap(ve.Problems[i].Err)
+		}
+	}
+	return order, err
+}
+
+func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	var probs []Problem
 	add := func(s *Stage, pos Position, err error) {
 		if pos == (Position{}) && s != nil {
@@ -315,7 +342,7 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
+		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]
@@ -330,6 +357,12 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 		}
 		for _, out := range s.outputs {
 			p.outputs = append(p.outputs, out.name)
+		}
+		if errs := checkParams(s.comp, p.inputs); len(errs) > 0 {
+			for _, err := range errs {
+				add(s, err)
+			}
+			continue
 		}
 		if err := planStage(ctx, s, p); err != nil {
 			add(s, err)

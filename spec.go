@@ -1,6 +1,7 @@
 package openstage
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -54,63 +55,132 @@ type Param struct {
 	Doc      string
 	Default  string // the default as written in YAML; "" means none
 	Required bool
-	Secret   bool     // never printed in logs, errors or summaries
-	Path     bool     // a file location: job files resolve it against their folder
-	Enum     []string // allowed values, if restricted
+	Secret   bool              // never printed in logs, errors or summaries
+	Path     bool              // a file location: job files resolve it against their folder
+	Enum     []string          // allowed values, if restricted
+	Pipe     string            // "input" when the value names an input pipe of the stage
+	Hints    map[string]string // advice for likely wrong values of Enum ("==" → "equality is =")
 
 	index []int
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]*Spec{}
-	byGoType   = map[reflect.Type]*Spec{}
-)
+// A Registry holds component types by name, for job files, `openstage
+// stages` and docs, and named Go functions that stages call by name (a
+// Transformer's `function:`). Packages register their components in the
+// default registry from an init function (MustRegister); a program that
+// wants its own set builds one with NewRegistry and passes it to jobfile
+// (jobfile.Options.Registry) and to the job (Job.Registry).
+type Registry struct {
+	mu       sync.RWMutex
+	specs    map[string]*Spec
+	byGoType map[reflect.Type]*Spec
+	funcs    map[string]any
+}
 
-// Register makes a component type available to job files. It panics if the
-// type is registered twice or its struct tags are malformed; components
-// register in an init function.
-func Register(spec Spec) {
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{specs: map[string]*Spec{}, byGoType: map[reflect.Type]*Spec{}, funcs: map[string]any{}}
+}
+
+var defaultRegistry = NewRegistry()
+
+// DefaultRegistry returns the registry that MustRegister fills and that job
+// files use unless told otherwise: every component package imported (the
+// CLI imports components/all) is in it.
+func DefaultRegistry() *Registry { return defaultRegistry }
+
+// MustRegister registers spec in the default registry and panics on error.
+// Components call it from an init function, where an error is a bug of the
+// component (a malformed tag, a name taken twice).
+func MustRegister(spec Spec) {
+	if err := defaultRegistry.Register(spec); err != nil {
+		panic(err)
+	}
+}
+
+// Register adds a component type. It fails if the type name is taken or
+// the component's parameter tags are malformed.
+func (r *Registry) Register(spec Spec) error {
 	if spec.Type == "" || spec.New == nil {
-		panic("openstage: Register needs Type and New")
+		return fmt.Errorf("openstage: Register needs Type and New")
 	}
 	sample := spec.New()
 	params, err := paramsOf(reflect.TypeOf(sample))
 	if err != nil {
-		panic(fmt.Sprintf("openstage: Register %s: %v", spec.Type, err))
+		return fmt.Errorf("openstage: Register %s: %w", spec.Type, err)
 	}
 	spec.params = params
 	spec.gotype = reflect.TypeOf(sample)
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[spec.Type]; dup {
-		panic("openstage: Register called twice for " + spec.Type)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.specs[spec.Type]; dup {
+		return fmt.Errorf("openstage: component type %s is registered twice", spec.Type)
 	}
 	s := spec
-	registry[spec.Type] = &s
-	byGoType[s.gotype] = &s
+	r.specs[spec.Type] = &s
+	r.byGoType[s.gotype] = &s
+	return nil
 }
 
 // Lookup returns the spec of a registered component type.
-func Lookup(typ string) (*Spec, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	s, ok := registry[typ]
+func (r *Registry) Lookup(typ string) (*Spec, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.specs[typ]
 	return s, ok
 }
 
 // Types returns the registered component type names, sorted.
-func Types() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	return slices.Sorted(maps.Keys(registry))
+func (r *Registry) Types() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.specs))
 }
 
-func specByGoType(t reflect.Type) (*Spec, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	s, ok := byGoType[t]
+func (r *Registry) specByGoType(t reflect.Type) (*Spec, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.byGoType[t]
 	return s, ok
+}
+
+// RegisterFunction makes a Go value available by name to the stages that
+// look functions up (a Transformer's `function:` takes a stages.Function).
+// The stage checks the value's type when it is planned.
+func (r *Registry) RegisterFunction(name string, fn any) error {
+	if name == "" || fn == nil {
+		return fmt.Errorf("openstage: RegisterFunction needs a name and a function")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.funcs[name]; dup {
+		return fmt.Errorf("openstage: function %s is registered twice", name)
+	}
+	r.funcs[name] = fn
+	return nil
+}
+
+// Function returns the function registered under name.
+func (r *Registry) Function(name string) (any, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	f, ok := r.funcs[name]
+	return f, ok
+}
+
+// Functions returns the names of the registered functions, sorted.
+func (r *Registry) Functions() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.funcs))
+}
+
+// NewStage places comp, a component of this type, in a job under name. The
+// stage's type is the spec's, whichever registry the spec comes from.
+func (s *Spec) NewStage(name string, comp any) *Stage {
+	st := NewStage(name, comp)
+	st.typ = s.Type
+	return st
 }
 
 // Params returns the declared parameters in declaration order.
@@ -164,14 +234,36 @@ func (s *Spec) Set(c any, name string, value any) error {
 	if len(p.Enum) > 0 && f.Kind() == reflect.String {
 		v := f.String()
 		if !contains(p.Enum, v) {
-			msg := fmt.Sprintf("parameter '%s': '%s' is not one of %s", name, v, strings.Join(p.Enum, ", "))
-			if sug := Suggest(v, p.Enum); sug != "" {
-				msg += fmt.Sprintf(" (did you mean '%s'?)", sug)
-			}
-			return fmt.Errorf("%s", msg)
+			return fmt.Errorf("parameter '%s': '%s' is not one of %s%s", name, v, strings.Join(p.Enum, ", "), p.enumHint(v))
 		}
 	}
 	return nil
+}
+
+// parseHints reads a hint tag, value and advice in turn:
+// `hint:"==|equality is =|avg|the average is mean"`.
+func parseHints(tag string) map[string]string {
+	if tag == "" {
+		return nil
+	}
+	parts := strings.Split(tag, "|")
+	hints := map[string]string{}
+	for i := 0; i+1 < len(parts); i += 2 {
+		hints[parts[i]] = parts[i+1]
+	}
+	return hints
+}
+
+// enumHint is what follows the message for a value outside p.Enum: the
+// declared advice for that value, or the closest allowed value.
+func (p Param) enumHint(v string) string {
+	if h, ok := p.Hints[v]; ok {
+		return " (" + h + ")"
+	}
+	if sug := Suggest(v, p.Enum); sug != "" {
+		return fmt.Sprintf(" (did you mean '%s'?)", sug)
+	}
+	return ""
 }
 
 func contains(list []string, v string) bool {
@@ -224,13 +316,52 @@ func paramsOf(t reflect.Type) ([]Param, error) {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("component must be a pointer to a struct, not %v", t)
 	}
+	if ps, ok := paramCache.Load(t); ok {
+		return ps.([]Param), nil
+	}
+	params, err := structParams(t.Elem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, p := range params {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("parameter '%s' is declared twice (an embedded block and the component both declare it?)", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	paramCache.Store(t, params)
+	return params, nil
+}
+
+var paramCache sync.Map // reflect.Type -> []Param
+
+var secretType = reflect.TypeFor[Secret]()
+
+// structParams lists the param-tagged fields of st. The fields of an
+// embedded struct without a param tag (a shared block such as a connection
+// or an HTTP client) are flattened into st's parameters, in place.
+func structParams(st reflect.Type, prefix []int) ([]Param, error) {
 	var params []Param
-	st := t.Elem()
 	for i := 0; i < st.NumField(); i++ {
 		f := st.Field(i)
-		name, ok := f.Tag.Lookup("param")
-		if !ok || !f.IsExported() {
+		index := append(append([]int{}, prefix...), i)
+		name, tagged := f.Tag.Lookup("param")
+		if !tagged {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.IsExported() {
+				inner, err := structParams(f.Type, index)
+				if err != nil {
+					return nil, err
+				}
+				params = append(params, inner...)
+			}
 			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			return nil, fmt.Errorf("field %s has an empty param tag", f.Name)
 		}
 		p := Param{
 			Name:     name,
@@ -238,16 +369,113 @@ func paramsOf(t reflect.Type) ([]Param, error) {
 			Doc:      f.Tag.Get("doc"),
 			Default:  f.Tag.Get("default"),
 			Required: f.Tag.Get("required") == "true",
-			Secret:   f.Tag.Get("secret") == "true",
+			Secret:   f.Tag.Get("secret") == "true" || f.Type == secretType,
 			Path:     f.Tag.Get("path") == "true",
-			index:    f.Index,
+			Pipe:     f.Tag.Get("pipe"),
+			Hints:    parseHints(f.Tag.Get("hint")),
+			index:    index,
 		}
 		if e := f.Tag.Get("enum"); e != "" {
 			p.Enum = strings.Split(e, ",")
+			if f.Type.Kind() != reflect.String {
+				return nil, fmt.Errorf("parameter '%s': enum needs a string field, not %s", name, f.Type)
+			}
+			if p.Default != "" && !contains(p.Enum, p.Default) {
+				return nil, fmt.Errorf("parameter '%s': default '%s' is not one of its enum %s", name, p.Default, e)
+			}
 		}
 		params = append(params, p)
 	}
 	return params, nil
+}
+
+// checkParams enforces the declared rules that a job built in Go could
+// break: required parameters set, enumerated ones within their values.
+// Job files check the same while decoding, with the file's lines; the
+// engine calls checkParams when it plans a stage, however it was built.
+func checkParams(c any, inputs []Port) []error {
+	t := reflect.TypeOf(c)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	params, err := paramsOf(t)
+	if err != nil {
+		return []error{err}
+	}
+	v := reflect.ValueOf(c).Elem()
+	var errs []error
+	for _, p := range params {
+		f := v.FieldByIndex(p.index)
+		if p.Required && (f.IsZero() || (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0) {
+			msg := fmt.Sprintf("parameter '%s' is required", p.Name)
+			if doc := strings.TrimSuffix(p.Doc, "."); doc != "" {
+				msg += ": " + strings.ToLower(doc[:1]) + doc[1:]
+			}
+			if p.Pipe == "input" {
+				names := make([]string, len(inputs))
+				for i, in := range inputs {
+					names[i] = "'" + in.Pipe + "'"
+				}
+				msg += "; connected inputs: " + strings.Join(names, ", ")
+			}
+			errs = append(errs, errors.New(msg))
+			continue
+		}
+		if len(p.Enum) > 0 && f.String() != "" && !contains(p.Enum, f.String()) {
+			msg := fmt.Sprintf("parameter '%s': '%s' is not one of %s", p.Name, f.String(), strings.Join(p.Enum, ", "))
+			errs = append(errs, errors.New(msg+p.enumHint(f.String())))
+		}
+	}
+	return errs
+}
+
+// secretsOf returns the revealed values of every secret of component c:
+// each Secret anywhere in its exported fields (nested blocks included) and
+// each plain string parameter tagged secret, for scrubbing from messages.
+func secretsOf(c any) []string {
+	var out []string
+	walkSecrets(reflect.ValueOf(c), &out, 0)
+	if params, err := paramsOf(reflect.TypeOf(c)); err == nil {
+		v := reflect.ValueOf(c).Elem()
+		for _, p := range params {
+			if f := v.FieldByIndex(p.index); p.Secret && f.Kind() == reflect.String && f.String() != "" {
+				out = append(out, f.String())
+			}
+		}
+	}
+	return out
+}
+
+func walkSecrets(v reflect.Value, out *[]string, depth int) {
+	if !v.IsValid() || depth > 8 {
+		return
+	}
+	if v.Type() == secretType {
+		if s := v.Interface().(Secret).Reveal(); s != "" {
+			*out = append(*out, s)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkSecrets(v.Elem(), out, depth+1)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				walkSecrets(v.Field(i), out, depth+1)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkSecrets(v.Index(i), out, depth+1)
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			walkSecrets(v.MapIndex(k), out, depth+1)
+		}
+	}
 }
 
 // ParamDecoder is implemented by parameter types that decode themselves from

@@ -124,7 +124,7 @@ func New[C any, P interface{ *C }](name string, configure ...func(P)) *Stage {
 }
 
 func typeName(c any) string {
-	if spec, ok := specByGoType(reflect.TypeOf(c)); ok {
+	if spec, ok := defaultRegistry.specByGoType(reflect.TypeOf(c)); ok {
 		return spec.Type
 	}
 	t := reflect.TypeOf(c)

@@ -42,7 +42,7 @@ type CSVDestination struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "CSVDestination",
 		Layer:   openstage.Load,
 		Summary: "Writes a CSV file atomically: complete when the job succeeds, untouched when it fails.",
@@ -67,9 +67,6 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination: it checks the folder exists and,
 // for append, that the existing header matches.
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
-	if d.Path == "" {
-		return fmt.Errorf("parameter 'path' is empty")
-	}
 	d.schema = p.InputSchema()
 	for _, f := range d.schema.Fields() {
 		if !openstage.Supported(f.Type) {

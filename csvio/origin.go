@@ -40,7 +40,7 @@ type CSVOrigin struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "CSVOrigin",
 		Layer:   openstage.Extraction,
 		Summary: "Reads a CSV file (RFC 4180, UTF-8 with or without BOM), in parallel, with typed columns.",
@@ -103,9 +103,6 @@ func (o *CSVOrigin) Project(cols []string) {
 
 // Plan implements openstage.Origin: it reads the header and a sample of rows.
 func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
-	if o.Path == "" {
-		return fmt.Errorf("parameter 'path' is empty")
-	}
 	if st, err := os.Stat(o.Path); err == nil && st.IsDir() {
 		return fmt.Errorf("'%s' is a folder, not a CSV file", o.Path)
 	}

@@ -22,8 +22,9 @@
 // A value that is only a reference (`${min_amount}`) keeps the parameter's
 // type; a reference inside a longer string is replaced by its text. `$${`
 // writes a literal `${`. Every problem is reported with the file and line.
-// Component types must be registered (openstage.Register) before loading:
-// import the packages that define them.
+// Component types are looked up in Options.Registry, by default
+// openstage.DefaultRegistry(), which holds the components of every package
+// imported (import components/all for all of them).
 package jobfile
 
 import (
@@ -49,6 +50,16 @@ type Options struct {
 	Params map[string]string
 	// LookupEnv resolves ${env:NAME}; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Registry holds the component types the file may use; nil means
+	// openstage.DefaultRegistry(). The job built uses it too.
+	Registry *openstage.Registry
+}
+
+func (o Options) registry() *openstage.Registry {
+	if o.Registry != nil {
+		return o.Registry
+	}
+	return openstage.DefaultRegistry()
 }
 
 // File is a loaded job file.
@@ -155,6 +166,7 @@ func (l *loader) parse(data []byte) *File {
 	}
 	sort.Slice(roots, func(i, j int) bool { return roots[i].Position().Line < roots[j].Position().Line })
 	f.Job = openstage.NewJob(f.Name, roots...)
+	f.Job.Registry = l.opts.Registry
 	return f
 }
 
@@ -323,17 +335,17 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 			continue
 		}
 		if typ == "" {
-			l.errorf(sn.Line, "stage '%s' has no type; available types: %s", name, strings.Join(openstage.Types(), ", "))
+			l.errorf(sn.Line, "stage '%s' has no type; available types: %s", name, strings.Join(l.opts.registry().Types(), ", "))
 			broken[name] = true
 			continue
 		}
-		spec, ok := openstage.Lookup(typ)
+		spec, ok := l.opts.registry().Lookup(typ)
 		if !ok {
 			msg := fmt.Sprintf("stage '%s': unknown stage type '%s'", name, typ)
-			if s := openstage.Suggest(typ, openstage.Types()); s != "" {
+			if s := openstage.Suggest(typ, l.opts.registry().Types()); s != "" {
 				msg += fmt.Sprintf(" (did you mean '%s'?)", s)
 			} else {
-				msg += "; available types: " + strings.Join(openstage.Types(), ", ")
+				msg += "; available types: " + strings.Join(l.opts.registry().Types(), ", ")
 			}
 			l.errorf(typLine, "%s", msg)
 			broken[name] = true
@@ -376,7 +388,7 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 				l.errorf(sn.Line, "%s '%s': missing required parameter '%s' (%s)", typ, name, p.Name, p.Doc)
 			}
 		}
-		stages[name] = openstage.NewStage(name, comp).SetPosition(openstage.Position{File: l.path, Line: sn.Line})
+		stages[name] = spec.NewStage(name, comp).SetPosition(openstage.Position{File: l.path, Line: sn.Line})
 	}
 	return stages, broken
 }

@@ -114,12 +114,18 @@ func (s *ProjectableSource) Pump(ctx context.Context, out *openstage.Outputs) er
 }
 
 // Sink is a Destination that keeps every row it receives, as Go values
-// (see openstage.Column.Value), and the schema of its input.
+// (see openstage.Column.Value), and the schema of its input as planned.
+// SchemaErr records the first batch whose schema differs from the planned
+// one (the engine's contract: every batch has the planned schema).
 type Sink struct {
-	mu      sync.Mutex
-	Schema  *arrow.Schema
-	Rows    [][]any
-	Batches int
+	mu        sync.Mutex
+	Schema    *arrow.Schema
+	Rows      [][]any
+	Batches   int
+	SchemaErr error
+	// OnBatch, when set, is called after each batch is kept (a test cancels
+	// the job from it, say).
+	OnBatch func(batches int)
 }
 
 // Plan implements openstage.Destination.
@@ -141,8 +147,15 @@ func (s *Sink) Sink(ctx context.Context, in *openstage.Inputs) error {
 		s.mu.Lock()
 		s.Rows = append(s.Rows, RowsOf(dp.Batch)...)
 		s.Batches++
+		if s.SchemaErr == nil && s.Schema != nil && !dp.Batch.Schema().Equal(s.Schema) {
+			s.SchemaErr = fmt.Errorf("batch %d has schema %v, but the plan declared %v", s.Batches, dp.Batch.Schema(), s.Schema)
+		}
+		n := s.Batches
 		s.mu.Unlock()
 		dp.Batch.Release()
+		if s.OnBatch != nil {
+			s.OnBatch(n)
+		}
 	}
 }
 
@@ -168,10 +181,49 @@ type Input struct {
 	BatchRows int
 }
 
-// Result is what RunNode observed.
+// Result is what a run observed.
 type Result struct {
 	Outputs map[string]*Sink // by output pipe name
 	Summary *openstage.Summary
+	Job     *openstage.Job
+}
+
+// An Option changes how RunNode, RunOrigin and RunDestination run the job.
+type Option func(*runConfig)
+
+type runConfig struct {
+	job *openstage.Job
+	ctx context.Context
+}
+
+// MemoryLimit sets the job's memory limit (Job.MemoryLimit), so that a test
+// can make a stage spill.
+func MemoryLimit(bytes int64) Option { return func(c *runConfig) { c.job.MemoryLimit = bytes } }
+
+// TempDir sets where spill files go (Job.TempDir).
+func TempDir(dir string) Option { return func(c *runConfig) { c.job.TempDir = dir } }
+
+// Workers sets how many goroutines parallel stages use (Job.Workers).
+func Workers(n int) Option { return func(c *runConfig) { c.job.Workers = n } }
+
+// Registry sets the job's registry (Job.Registry).
+func Registry(r *openstage.Registry) Option { return func(c *runConfig) { c.job.Registry = r } }
+
+// Context runs the job under ctx instead of context.Background() (a test
+// that cancels the job mid-stream).
+func Context(ctx context.Context) Option { return func(c *runConfig) { c.ctx = ctx } }
+
+// run runs job under a checked allocator and fails t on leaked buffers.
+func run(t testing.TB, job *openstage.Job, opts []Option) error {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	job.Allocator = mem
+	cfg := &runConfig{job: job, ctx: context.Background()}
+	for _, o := range opts {
+		o(cfg)
+	}
+	return job.Run(cfg.ctx)
 }
 
 // RunNode runs component c (a Node or Destination) as a stage called "stage"
@@ -180,24 +232,58 @@ type Result struct {
 // (a validation or a runtime error).
 func RunNode(t testing.TB, c any, inputs []Input, outputs ...string) (*Result, error) {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	return RunNodeWith(t, c, inputs, outputs)
+}
+
+// RunNodeWith is RunNode with options.
+func RunNodeWith(t testing.TB, c any, inputs []Input, outputs []string, opts ...Option) (*Result, error) {
+	t.Helper()
 	stage := openstage.NewStage("stage", c)
 	job := openstage.NewJob("test")
-	job.Allocator = mem
 	for i, in := range inputs {
 		src := openstage.NewStage(fmt.Sprintf("source_%d", i+1), &Source{Schema: in.Schema, Rows: in.Rows, BatchRows: in.BatchRows})
 		src.AddOutputPipe(openstage.NewPipe(in.Pipe)).SetDestination(stage)
 		job.Add(src)
 	}
-	res := &Result{Outputs: map[string]*Sink{}}
+	res := &Result{Outputs: map[string]*Sink{}, Job: job}
 	for _, o := range outputs {
 		sink := &Sink{}
 		res.Outputs[o] = sink
 		stage.AddOutputPipe(openstage.NewPipe(o)).SetDestination(openstage.NewStage("sink_"+o, sink))
 	}
 	job.Add(stage)
-	err := job.Run(context.Background())
+	err := run(t, job, opts)
 	res.Summary = job.Summary()
 	return res, err
+}
+
+// RunOrigin runs origin as a stage called "origin" with a Sink on its output
+// pipe "out" (and on each further pipe named with Outputs, such as a reject
+// pipe), under a checked allocator.
+func RunOrigin(t testing.TB, origin any, opts ...Option) (*Result, error) {
+	t.Helper()
+	return RunOriginTo(t, origin, []string{"out"}, opts...)
+}
+
+// RunOriginTo is RunOrigin with the output pipes named.
+func RunOriginTo(t testing.TB, origin any, outputs []string, opts ...Option) (*Result, error) {
+	t.Helper()
+	stage := openstage.NewStage("origin", origin)
+	res := &Result{Outputs: map[string]*Sink{}}
+	for _, o := range outputs {
+		sink := &Sink{}
+		res.Outputs[o] = sink
+		stage.AddOutputPipe(openstage.NewPipe(o)).SetDestination(openstage.NewStage("sink_"+o, sink))
+	}
+	res.Job = openstage.NewJob("test", stage)
+	err := run(t, res.Job, opts)
+	res.Summary = res.Job.Summary()
+	return res, err
+}
+
+// RunDestination runs dest as a stage called "destination" fed by one Source
+// per input, under a checked allocator.
+func RunDestination(t testing.TB, dest any, inputs []Input, opts ...Option) (*Result, error) {
+	t.Helper()
+	return RunNodeWith(t, dest, inputs, nil, opts...)
 }

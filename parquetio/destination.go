@@ -33,7 +33,7 @@ type ParquetDestination struct {
 	Path         string `param:"path" path:"true" required:"true" doc:"The Parquet file to write."`
 	Compression  string `param:"compression" default:"snappy" enum:"snappy,zstd,gzip,none" doc:"Compression of the column data: snappy (fast), zstd (smaller), gzip, or none."`
 	RowGroupRows int    `param:"row_group_rows" default:"1048576" doc:"Rows per row group (the last one may have fewer). Larger groups compress better and read faster; the writer holds one group in memory. 0 means 1048576."`
-	IfExists     string `param:"if_exists" default:"replace" enum:"replace,fail" doc:"What to do when the file exists: replace it, or fail. (Appending to a Parquet file is not possible.)"`
+	IfExists     string `param:"if_exists" default:"replace" enum:"replace,fail" hint:"append|append is not possible for Parquet: a Parquet file ends with a footer describing all its rows, so adding rows means rewriting it; use replace, or write one file per run" doc:"What to do when the file exists: replace it, or fail. (Appending to a Parquet file is not possible.)"`
 
 	schema *arrow.Schema
 	alloc  memory.Allocator
@@ -50,7 +50,7 @@ var codecs = map[string]compress.Compression{
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "ParquetDestination",
 		Layer:   openstage.Load,
 		Summary: "Writes a Parquet file atomically: complete when the job succeeds, untouched when it fails.",
@@ -99,9 +99,6 @@ func (d *ParquetDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination: it checks the parameters, that
 // Parquet can hold every column and that the output folder exists.
 func (d *ParquetDestination) Plan(_ context.Context, p *openstage.Plan) error {
-	if d.Path == "" {
-		return fmt.Errorf("parameter 'path' is empty")
-	}
 	d.schema = p.InputSchema()
 	d.alloc = p.Allocator()
 	if _, err := d.writerProperties(); err != nil {
@@ -109,13 +106,6 @@ func (d *ParquetDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	if d.RowGroupRows < 0 {
 		return fmt.Errorf("row_group_rows must be 1 or more (or 0 for the default), got %d", d.RowGroupRows)
-	}
-	switch d.IfExists {
-	case "", "replace", "fail":
-	case "append":
-		return fmt.Errorf("if_exists: append is not possible for Parquet: a Parquet file ends with a footer describing all its rows, so adding rows means rewriting it; use replace, or write one file per run")
-	default:
-		return fmt.Errorf("if_exists: '%s' is not one of replace, fail", d.IfExists)
 	}
 	if d.schema.NumFields() == 0 {
 		return fmt.Errorf("the input has no columns")

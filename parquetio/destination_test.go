@@ -35,15 +35,15 @@ func TestDestinationErrors(t *testing.T) {
 		{"path is a folder", abc, func(d *ParquetDestination) { d.Path = dir },
 			"ParquetDestination 'writer': '" + dir + "' is a folder; 'path' must name a file"},
 		{"append", abc, func(d *ParquetDestination) { d.Path = existing; d.IfExists = "append" },
-			"ParquetDestination 'writer': if_exists: append is not possible for Parquet: a Parquet file ends with a footer describing all its rows, so adding rows means rewriting it; use replace, or write one file per run"},
+			"ParquetDestination 'writer': parameter 'if_exists': 'append' is not one of replace, fail (append is not possible for Parquet: a Parquet file ends with a footer describing all its rows, so adding rows means rewriting it; use replace, or write one file per run)"},
 		{"unknown compression", abc, func(d *ParquetDestination) { d.Path = existing; d.Compression = "lz4" },
-			"ParquetDestination 'writer': compression: 'lz4' is not one of snappy, zstd, gzip, none"},
+			"ParquetDestination 'writer': parameter 'compression': 'lz4' is not one of snappy, zstd, gzip, none"},
 		{"negative row groups", abc, func(d *ParquetDestination) { d.Path = existing; d.RowGroupRows = -1 },
 			"ParquetDestination 'writer': row_group_rows must be 1 or more (or 0 for the default), got -1"},
 		{"type parquet cannot hold", openstage.NewSchema("id", openstage.Int64, "wait", arrow.FixedWidthTypes.Duration_s), func(d *ParquetDestination) { d.Path = existing },
 			"ParquetDestination 'writer': column 'wait' has type duration[s], which Parquet cannot hold"},
 		{"empty path", abc, func(d *ParquetDestination) {},
-			"ParquetDestination 'writer': parameter 'path' is empty"},
+			"ParquetDestination 'writer': parameter 'path' is required: the Parquet file to write"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := writeFile(t, "", tt.schema, nil, 0, tt.configure)

@@ -177,7 +177,7 @@ stages:
 pipes:
   - {name: rows, from: gen, to: writer}
 `), job, jobfile.Options{})
-	want = job + ":10: ParquetDestination 'writer': parameter 'if_exists': 'append' is not one of replace, fail"
+	want = job + ":10: ParquetDestination 'writer': parameter 'if_exists': 'append' is not one of replace, fail (append is not possible for Parquet: a Parquet file ends with a footer describing all its rows, so adding rows means rewriting it; use replace, or write one file per run)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("\ngot  %v\nwant %s", err, want)
 	}

@@ -51,7 +51,7 @@ type column struct {
 const defaultBatchRows = 65536
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "ParquetOrigin",
 		Layer:   openstage.Extraction,
 		Summary: "Reads a Parquet file row group by row group, only the columns asked for.",
@@ -94,9 +94,6 @@ func (o *ParquetOrigin) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Origin: it reads the file's footer, checks the
 // columns and declares the output schema.
 func (o *ParquetOrigin) Plan(_ context.Context, p *openstage.Plan) error {
-	if o.Path == "" {
-		return fmt.Errorf("parameter 'path' is empty")
-	}
 	if o.BatchRows < 0 {
 		return fmt.Errorf("batch_rows must be 1 or more (or 0 for the default), got %d", o.BatchRows)
 	}

@@ -59,7 +59,7 @@ import (
 type Aggregator struct {
 	Key          openstage.Strings `param:"key" doc:"Column or list of columns to group by (omit to aggregate the whole input into one row)."`
 	AggFieldName string            `param:"agg_field_name" doc:"Seed form: name of the output column (default: field_to_agg + '_' + agg_type, or count)."`
-	AggType      string            `param:"agg_type" enum:"sum,count,mean,median,min,max,std,var,nunique,first,last" doc:"Seed form: the function: sum, count, mean, median, min, max, std, var, nunique, first, last."`
+	AggType      string            `param:"agg_type" enum:"sum,count,mean,median,min,max,std,var,nunique,first,last" hint:"avg|the average is mean|average|the average is mean" doc:"Seed form: the function: sum, count, mean, median, min, max, std, var, nunique, first, last."`
 	FieldToAgg   string            `param:"field_to_agg" doc:"Seed form: the column to aggregate (not needed for count, which then counts rows)."`
 	Keys         openstage.Strings `param:"keys" doc:"Multi form: same as key."`
 	Aggregations []Aggregation     `param:"aggregations" doc:"Multi form: list of {field, type, as}."`
@@ -97,7 +97,7 @@ type aggSpec struct {
 var aggTypes = []string{"sum", "count", "mean", "median", "min", "max", "std", "var", "nunique", "first", "last"}
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Aggregator",
 		Layer:   openstage.Transformation,
 		Summary: "Groups rows by key columns and computes sum, count, mean, median, min, max, std, var, nunique, first, last.",

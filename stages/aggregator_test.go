@@ -144,7 +144,7 @@ func TestAggregatorSeedFormAndNames(t *testing.T) {
 	}
 
 	// The job-file path: key as a list, aggregations as mappings.
-	spec, _ := openstage.Lookup("Aggregator")
+	spec, _ := openstage.DefaultRegistry().Lookup("Aggregator")
 	a := &stages.Aggregator{}
 	if err := spec.Set(a, "key", []any{"country", "user"}); err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestAggregatorValidation(t *testing.T) {
 		{"both forms", stages.Aggregator{AggType: "count", Aggregations: []stages.Aggregation{{Type: "count"}}}, "agg_field_name/agg_type/field_to_agg and aggregations are two forms of the same thing; use one"},
 		{"no aggregation", stages.Aggregator{Key: []string{"user"}}, "set agg_type (with agg_field_name and field_to_agg) or aggregations"},
 		{"no agg_type", stages.Aggregator{Key: []string{"user"}, AggFieldName: "total", FieldToAgg: "amount"}, "agg_type is required; use one of " + types},
-		{"unknown agg_type", stages.Aggregator{Key: []string{"user"}, AggType: "avg", FieldToAgg: "amount"}, "unknown agg_type 'avg'; use one of " + types},
+		{"unknown agg_type", stages.Aggregator{Key: []string{"user"}, AggType: "avg", FieldToAgg: "amount"}, "parameter 'agg_type': 'avg' is not one of " + types + " (the average is mean)"},
 		{"unknown type", stages.Aggregator{Aggregations: []stages.Aggregation{{Type: "count"}, {Field: "amount", Type: "avg"}}}, "aggregation 2: unknown type 'avg'; use one of " + types},
 		{"sum without field, seed", stages.Aggregator{AggType: "sum"}, "agg_type 'sum' needs field_to_agg (only count can go without one, to count rows)"},
 		{"mean without field", stages.Aggregator{Aggregations: []stages.Aggregation{{Type: "mean"}}}, "aggregation 1: type 'mean' needs field (only count can go without one, to count rows)"},

@@ -14,7 +14,7 @@ type Copy struct{}
 var _ openstage.Node = (*Copy)(nil)
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Copy",
 		Layer:   openstage.Routing,
 		Summary: "Sends every row of its input to each of its output pipes.",

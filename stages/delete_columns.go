@@ -22,7 +22,7 @@ type DeleteColumns struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "DeleteColumns",
 		Layer:   openstage.Transformation,
 		Summary: "Removes columns; the others keep their order. Copies no data.",
@@ -49,9 +49,6 @@ func (d *DeleteColumns) Connectivity() openstage.Connectivity { return openstage
 // Plan checks that every column exists and declares the remaining ones.
 func (d *DeleteColumns) Plan(_ context.Context, p *openstage.Plan) error {
 	in := p.InputSchema()
-	if len(d.Columns) == 0 {
-		return errors.New("columns is required: list the columns to remove")
-	}
 	drop := make([]bool, in.NumFields())
 	for _, c := range d.Columns {
 		idx, err := openstage.FieldIndex(in, c)

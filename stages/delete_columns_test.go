@@ -53,7 +53,7 @@ func TestDeleteColumnsValidation(t *testing.T) {
 		want    string
 	}{
 		{"absent column", []string{"id", "nmae"}, "field 'nmae' not found; available columns: id, name (did you mean 'name'?)"},
-		{"no columns", nil, "columns is required: list the columns to remove"},
+		{"no columns", nil, "parameter 'columns' is required: column or list of columns to remove"},
 		{"every column", []string{"name", "id"}, "would remove every column; keep at least one"},
 	}
 	for _, tc := range tests {
@@ -74,7 +74,7 @@ func TestDeleteColumnsZeroCopyAndConstructor(t *testing.T) {
 	if st.Type() != "DeleteColumns" || !slices.Equal(st.Component().(*stages.DeleteColumns).Columns, []string{"a", "b"}) {
 		t.Fatalf("NewDeleteColumns gave %s", st)
 	}
-	spec, _ := openstage.Lookup("DeleteColumns")
+	spec, _ := openstage.DefaultRegistry().Lookup("DeleteColumns")
 	d := &stages.DeleteColumns{}
 	if err := spec.Set(d, "columns", "notes"); err != nil || !slices.Equal(d.Columns, []string{"notes"}) {
 		t.Fatalf("Set columns to one name: %v %v", err, d.Columns)

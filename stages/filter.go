@@ -41,7 +41,7 @@ import (
 // their order. A batch whose rows all match is passed on as it is (no copy).
 type Filter struct {
 	Field     string `param:"field" doc:"Column to test (with condition and value)."`
-	Condition string `param:"condition" enum:"<,>,<=,>=,!=,=,in,not in,between,is null,is not null" doc:"How to test the field: <, >, <=, >=, !=, =, in, not in, between, is null, is not null."`
+	Condition string `param:"condition" enum:"<,>,<=,>=,!=,=,in,not in,between,is null,is not null" hint:"==|equality is =" doc:"How to test the field: <, >, <=, >=, !=, =, in, not in, between, is null, is not null."`
 	Value     any    `param:"value" doc:"What to compare with: one value, a list for in and not in, [low, high] for between (inclusive), nothing for is null and is not null."`
 	Expr      string `param:"expr" doc:"Instead of field/condition/value: an expression over the row that returns true for the rows to keep, such as 'age >= 18 and country in [\"ES\", \"PT\"]'."`
 
@@ -55,7 +55,7 @@ type Filter struct {
 var filterConditions = []string{"<", ">", "<=", ">=", "!=", "=", "in", "not in", "between", "is null", "is not null"}
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Filter",
 		Layer:   openstage.Transformation,
 		Summary: "Keeps the rows that satisfy a condition on a column (<, >, <=, >=, !=, =, in, not in, between, is null, is not null) or an expression.",

@@ -203,7 +203,7 @@ func TestFilterValidation(t *testing.T) {
 		{"neither form", stages.Filter{}, "set field, condition and value, or expr"},
 		{"unknown field", stages.Filter{Field: "Age", Condition: ">", Value: 1}, "field 'Age' not found; available columns: " + cols + " (did you mean 'age'?)"},
 		{"no condition", stages.Filter{Field: "age", Value: 1}, "condition is required with field; use one of <, >, <=, >=, !=, =, in, not in, between, is null, is not null"},
-		{"unknown condition", stages.Filter{Field: "age", Condition: "==", Value: 1}, `unknown condition "=="; use one of <, >, <=, >=, !=, =, in, not in, between, is null, is not null (equality is =)`},
+		{"unknown condition", stages.Filter{Field: "age", Condition: "==", Value: 1}, `parameter 'condition': '==' is not one of <, >, <=, >=, !=, =, in, not in, between, is null, is not null (equality is =)`},
 		{"not an int", stages.Filter{Field: "age", Condition: ">", Value: "abc"}, `value "abc" is not a valid int64 for column 'age'`},
 		{"bool for int", stages.Filter{Field: "age", Condition: ">", Value: true}, `value true is not a valid int64 for column 'age'`},
 		{"list item not an int", stages.Filter{Field: "age", Condition: "in", Value: []any{1, "x"}}, `value "x" (item 2) is not a valid int64 for column 'age'`},
@@ -286,7 +286,7 @@ func TestNewFilter(t *testing.T) {
 	if st.Component().(*stages.Filter).Expr != "amount > 1000" {
 		t.Fatal("NewFilterExpr did not set Expr")
 	}
-	spec, ok := openstage.Lookup("Filter")
+	spec, ok := openstage.DefaultRegistry().Lookup("Filter")
 	if !ok {
 		t.Fatal("Filter is not registered")
 	}

@@ -27,7 +27,7 @@ type Funnel struct {
 var _ openstage.Node = (*Funnel)(nil)
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Funnel",
 		Layer:   openstage.Routing,
 		Summary: "Concatenates the rows of several input pipes into one output pipe.",
@@ -53,11 +53,6 @@ func (f *Funnel) Connectivity() openstage.Connectivity { return openstage.ManyTo
 // Plan checks that every input has the columns of the first one and declares
 // the output schema.
 func (f *Funnel) Plan(_ context.Context, p *openstage.Plan) error {
-	switch f.Mode {
-	case "", "continuous", "sequence":
-	default:
-		return fmt.Errorf("mode '%s' is not one of continuous, sequence", f.Mode)
-	}
 	ins := p.Inputs()
 	first := ins[0]
 	var probs []string

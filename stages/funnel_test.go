@@ -158,7 +158,7 @@ func TestFunnelValidation(t *testing.T) {
 		{"duplicate column", "", []openstagetest.Input{{Pipe: "a", Schema: funnelSchema}, {Pipe: "b", Schema: dup}},
 			"Funnel 'stage': pipe 'b' has two columns named 'name'"},
 		{"mode", "parallel", []openstagetest.Input{{Pipe: "a", Schema: funnelSchema}},
-			"Funnel 'stage': mode 'parallel' is not one of continuous, sequence"},
+			"Funnel 'stage': parameter 'mode': 'parallel' is not one of continuous, sequence"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

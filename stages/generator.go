@@ -50,7 +50,7 @@ type GenColumn struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Generator",
 		Layer:   openstage.Extraction,
 		Summary: "Generates rows from column patterns (sequence, cycle, random); DataStage's Row Generator.",

@@ -30,8 +30,8 @@ const joinMaxBatchRows = 64 << 10
 // larger than the stage's memory budget is partitioned to disk with the
 // probe side, and joined partition by partition (see join_spill.go).
 type Joiner struct {
-	Left     string            `param:"left" required:"true" doc:"Name of the input pipe that is the left side of the join."`
-	Right    string            `param:"right" required:"true" doc:"Name of the input pipe that is the right side of the join."`
+	Left     string            `param:"left" required:"true" pipe:"input" doc:"Name of the input pipe that is the left side of the join."`
+	Right    string            `param:"right" required:"true" pipe:"input" doc:"Name of the input pipe that is the right side of the join."`
 	Key      openstage.Strings `param:"key" doc:"Key column, or list of key columns, with the same name on both sides. Use left_key and right_key instead when the names differ."`
 	LeftKey  openstage.Strings `param:"left_key" doc:"Key column(s) of the left side, when their names differ from the right side's; pairs with right_key."`
 	RightKey openstage.Strings `param:"right_key" doc:"Key column(s) of the right side, pairing in order with left_key."`
@@ -73,7 +73,7 @@ var (
 )
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Joiner",
 		Layer:   openstage.Transformation,
 		Summary: "Joins two pipes on key columns (inner, left, right or outer), like SQL JOIN or pandas merge.",
@@ -134,19 +134,9 @@ func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
 	if joinType == "" {
 		joinType = "inner"
 	}
-	switch joinType {
-	case "inner", "left", "right", "outer":
-	default:
-		return fmt.Errorf("join_type '%s' is not one of inner, left, right, outer", j.JoinType)
-	}
 	build := j.Build
 	if build == "" {
 		build = "auto"
-	}
-	switch build {
-	case "auto", "left", "right":
-	default:
-		return fmt.Errorf("build '%s' is not one of auto, left, right", j.Build)
 	}
 	suffixes := j.Suffixes
 	if suffixes == nil {

@@ -16,7 +16,7 @@ import (
 // seed's "Joiner + caching"). The reference is read once into memory; the
 // stream is matched batch by batch and keeps its order.
 type Lookup struct {
-	Reference    string            `param:"reference" required:"true" doc:"Name of the input pipe holding the reference rows (read once into memory); the other input pipe is the stream."`
+	Reference    string            `param:"reference" required:"true" pipe:"input" doc:"Name of the input pipe holding the reference rows (read once into memory); the other input pipe is the stream."`
 	Key          openstage.Strings `param:"key" required:"true" doc:"Key column(s) of the stream (and of the reference, unless reference_key is set)."`
 	ReferenceKey openstage.Strings `param:"reference_key" doc:"Key column(s) of the reference, when named differently from key; pairs in order with key."`
 	Columns      []string          `param:"columns" doc:"Reference columns to add to the stream rows (default: every reference column except its keys)."`
@@ -42,7 +42,7 @@ type lookupPlan struct {
 var _ openstage.Node = (*Lookup)(nil)
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Lookup",
 		Layer:   openstage.Transformation,
 		Summary: "Adds the columns of a matching reference row (held in memory) to each stream row, with a choice of what to do when none matches.",
@@ -92,11 +92,6 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 	if onMiss == "" {
 		onMiss = "fail"
 	}
-	switch onMiss {
-	case "fail", "drop", "continue", "reject":
-	default:
-		return fmt.Errorf("on_miss '%s' is not one of fail, drop, continue, reject", l.OnMiss)
-	}
 	outs := p.Outputs()
 	pl := lookupPlan{refPipe: l.Reference, onMiss: onMiss, out: outs[0]}
 	switch {
@@ -130,9 +125,6 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 		if err := joinCheckColumns(s); err != nil {
 			return err
 		}
-	}
-	if len(l.Key) == 0 {
-		return fmt.Errorf("parameter 'key' is required: the key column(s) of the stream pipe '%s'", pl.streamPipe)
 	}
 	refKey := l.ReferenceKey
 	if len(refKey) == 0 {

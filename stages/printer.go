@@ -29,7 +29,7 @@ type Printer struct {
 var stdoutMu sync.Mutex // Printers of one job do not interleave their tables
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Printer",
 		Layer:   openstage.Load,
 		Summary: "Prints the first rows as an aligned table and the row count (DataStage's Peek).",

@@ -94,7 +94,7 @@ func (b *Bools) DecodeParam(v any) error {
 func (Bools) ParamType() string { return "bool or list of bool" }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "RemoveDuplicates",
 		Layer:   openstage.Transformation,
 		Summary: "Keeps the first (or last) row of each distinct key, optionally after sorting by other columns.",
@@ -150,17 +150,7 @@ func (r *RemoveDuplicates) Connectivity() openstage.Connectivity { return openst
 // Plan checks the key and sort columns.
 func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 	in := p.InputSchema()
-	if len(r.Key) == 0 {
-		return errors.New("key is required: name the column(s) that identify duplicates")
-	}
-	switch r.Keep {
-	case "", "first":
-		r.last = false
-	case "last":
-		r.last = true
-	default:
-		return fmt.Errorf("keep must be first or last, got %q", r.Keep)
-	}
+	r.last = r.Keep == "last" // first is the default; the engine checked the enum
 	r.keyCols = r.keyCols[:0]
 	for _, k := range r.Key {
 		idx, err := openstage.FieldIndex(in, k)

@@ -109,10 +109,10 @@ func TestRemoveDuplicatesValidation(t *testing.T) {
 		r    stages.RemoveDuplicates
 		want string
 	}{
-		{"no key", stages.RemoveDuplicates{}, "key is required: name the column(s) that identify duplicates"},
+		{"no key", stages.RemoveDuplicates{}, "parameter 'key' is required: column or list of columns whose values identify duplicates"},
 		{"unknown key", stages.RemoveDuplicates{Key: []string{"usr"}}, "field 'usr' not found; available columns: id, user, country, amount, day (did you mean 'user'?)"},
 		{"unknown sort_by", stages.RemoveDuplicates{Key: []string{"user"}, SortBy: []string{"amount", "dya"}}, "field 'dya' not found; available columns: id, user, country, amount, day (did you mean 'day'?)"},
-		{"bad keep", stages.RemoveDuplicates{Key: []string{"user"}, Keep: "middle"}, `keep must be first or last, got "middle"`},
+		{"bad keep", stages.RemoveDuplicates{Key: []string{"user"}, Keep: "middle"}, `parameter 'keep': 'middle' is not one of first, last`},
 		{"ascending without sort_by", stages.RemoveDuplicates{Key: []string{"user"}, Ascending: stages.Bools{false}}, "ascending applies to sort_by, which is not set"},
 		{"ascending count", stages.RemoveDuplicates{Key: []string{"user"}, SortBy: []string{"amount", "day", "id"}, Ascending: stages.Bools{true, false}}, "ascending has 2 values but sort_by has 3 columns; give one value or one per column"},
 	}
@@ -124,7 +124,7 @@ func TestRemoveDuplicatesValidation(t *testing.T) {
 			}
 		})
 	}
-	spec, _ := openstage.Lookup("RemoveDuplicates")
+	spec, _ := openstage.DefaultRegistry().Lookup("RemoveDuplicates")
 	r := &stages.RemoveDuplicates{}
 	if err := spec.Set(r, "ascending", []any{true, false}); err != nil || !slices.Equal(r.Ascending, stages.Bools{true, false}) {
 		t.Fatalf("Set ascending: %v %v", err, r.Ascending)

@@ -147,7 +147,7 @@ func (SortKeys) ParamType() string {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Sort",
 		Layer:   openstage.Transformation,
 		Summary: "Sorts all rows by one or more columns, ascending or descending, stable, nulls last (or first).",
@@ -187,9 +187,6 @@ func (s *Sort) Connectivity() openstage.Connectivity { return openstage.OneToOne
 // Plan checks the keys against the input schema.
 func (s *Sort) Plan(_ context.Context, p *openstage.Plan) error {
 	in := p.InputSchema()
-	if len(s.Keys) == 0 {
-		return errors.New("keys is required: list the columns to sort by")
-	}
 	if _, err := sortNullsFirst(s.Nulls); err != nil {
 		return err
 	}

@@ -176,9 +176,9 @@ func TestSortValidationAndParams(t *testing.T) {
 		s    stages.Sort
 		want string
 	}{
-		{"no keys", stages.Sort{}, "keys is required: list the columns to sort by"},
+		{"no keys", stages.Sort{}, "parameter 'keys' is required: columns to sort by: a column name, or a list of names or of {field, ascending} (ascending defaults to true)"},
 		{"unknown key", stages.Sort{Keys: stages.SortKeys{stages.Asc("kk")}}, "field 'kk' not found; available columns: id, k, x, s, d, b (did you mean 'k'?)"},
-		{"bad nulls", stages.Sort{Keys: stages.SortKeys{stages.Asc("k")}, Nulls: "middle"}, `nulls must be first or last, got "middle"`},
+		{"bad nulls", stages.Sort{Keys: stages.SortKeys{stages.Asc("k")}, Nulls: "middle"}, `parameter 'nulls': 'middle' is not one of first, last`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,7 +188,7 @@ func TestSortValidationAndParams(t *testing.T) {
 			}
 		})
 	}
-	spec, _ := openstage.Lookup("Sort")
+	spec, _ := openstage.DefaultRegistry().Lookup("Sort")
 	s := &stages.Sort{}
 	if err := spec.Set(s, "keys", []any{"k", map[string]any{"field": "x", "ascending": false}, map[string]any{"field": "s", "ascending": true}}); err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ type switcherPlan struct {
 var _ openstage.Node = (*Switcher)(nil)
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Switcher",
 		Layer:   openstage.Routing,
 		Summary: "Routes each row to an output pipe chosen by the value of one field.",
@@ -126,23 +126,12 @@ func (s *Switcher) Connectivity() openstage.Connectivity { return openstage.OneT
 // output with the input's schema.
 func (s *Switcher) Plan(_ context.Context, p *openstage.Plan) error {
 	in := p.InputSchema()
-	if s.Field == "" {
-		return fmt.Errorf("parameter 'field' is required: the column whose value chooses the output pipe")
-	}
 	field, err := openstage.FieldIndex(in, s.Field)
 	if err != nil {
 		return err
 	}
 	if err := joinCheckColumns(joinSide{"input", p.Inputs()[0]}); err != nil {
 		return err
-	}
-	switch s.OnUnmatched {
-	case "", "drop", "fail":
-	default:
-		return fmt.Errorf("on_unmatched '%s' is not one of drop, fail", s.OnUnmatched)
-	}
-	if len(s.Mapping) == 0 {
-		return fmt.Errorf("mapping is empty: map values of '%s' to output pipes (%s)", s.Field, joinListPipes(p.Outputs()))
 	}
 	outs := p.Outputs()
 	pl := switcherPlan{field: field, name: s.Field, outs: outs, def: -1, fail: s.OnUnmatched == "fail"}

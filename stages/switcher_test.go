@@ -139,9 +139,9 @@ func TestSwitcherValidation(t *testing.T) {
 		{"field not found", stages.Switcher{Field: "specie", Mapping: switcherMapping}, []string{"p1", "p2"},
 			"Switcher 'stage': field 'specie' not found; available columns: species, n, d, b, f (did you mean 'species'?)"},
 		{"no field", stages.Switcher{Mapping: switcherMapping}, []string{"p1", "p2"},
-			"Switcher 'stage': parameter 'field' is required: the column whose value chooses the output pipe"},
+			"Switcher 'stage': parameter 'field' is required: column whose value chooses the output pipe"},
 		{"empty mapping", stages.Switcher{Field: "species"}, []string{"p1", "p2"},
-			"Switcher 'stage': mapping is empty: map values of 'species' to output pipes ('p1', 'p2')"},
+			"Switcher 'stage': parameter 'mapping' is required: value of field -> name of the output pipe for its rows. Several values may map to the same pipe"},
 		{"mapping pipe not an output", stages.Switcher{Field: "species", Mapping: stages.SwitcherMapping{"setosa": "p_setosa", "virginica": "p2"}}, []string{"p_setos", "p2"},
 			"Switcher 'stage': mapping sends 'setosa' to pipe 'p_setosa', which is not an output of this stage; outputs: 'p_setos', 'p2' (did you mean 'p_setos'?)"},
 		{"output never named", stages.Switcher{Field: "species", Mapping: switcherMapping}, []string{"p1", "p2", "p3"},
@@ -151,7 +151,7 @@ func TestSwitcherValidation(t *testing.T) {
 		{"fail with default", stages.Switcher{Field: "species", Mapping: switcherMapping, Default: "p1", OnUnmatched: "fail"}, []string{"p1", "p2"},
 			"Switcher 'stage': on_unmatched: fail has no effect with a default pipe ('p1' receives every unmatched row); remove one of them"},
 		{"bad on_unmatched", stages.Switcher{Field: "species", Mapping: switcherMapping, OnUnmatched: "ignore"}, []string{"p1", "p2"},
-			"Switcher 'stage': on_unmatched 'ignore' is not one of drop, fail"},
+			"Switcher 'stage': parameter 'on_unmatched': 'ignore' is not one of drop, fail"},
 		{"int key", stages.Switcher{Field: "n", Mapping: stages.SwitcherMapping{"1": "p1", "abc": "p2"}}, []string{"p1", "p2"},
 			"Switcher 'stage': mapping key 'abc' is not a valid value for field 'n', which is int64"},
 		{"same int twice", stages.Switcher{Field: "n", Mapping: stages.SwitcherMapping{"1": "p1", "01": "p2"}}, []string{"p1", "p2"},
@@ -177,7 +177,7 @@ func TestSwitcherValidation(t *testing.T) {
 // Job files give the mapping as YAML decodes it: map[string]any, or
 // map[any]any when a key is not a string.
 func TestSwitcherMappingDecode(t *testing.T) {
-	spec, ok := openstage.Lookup("Switcher")
+	spec, ok := openstage.DefaultRegistry().Lookup("Switcher")
 	if !ok {
 		t.Fatal("Switcher is not registered")
 	}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -103,45 +102,35 @@ func (f Function) outputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	return arrow.NewSchema(fields, nil), nil
 }
 
-var (
-	trFuncsMu sync.RWMutex
-	trFuncs   = map[string]Function{}
-)
-
 // RegisterFunction makes fn available to job files as `function: name` of a
-// Transformer. It panics if name is taken or fn is malformed; register in an
-// init function.
+// Transformer, in the default registry. It panics if name is taken or fn is
+// malformed; register in an init function. A program with its own registry
+// registers there: RegisterFunctionIn.
 func RegisterFunction(name string, fn Function) {
-	if name == "" {
-		panic("stages: RegisterFunction needs a name")
+	if err := RegisterFunctionIn(openstage.DefaultRegistry(), name, fn); err != nil {
+		panic(err)
 	}
+}
+
+// RegisterFunctionIn registers fn under name in registry r.
+func RegisterFunctionIn(r *openstage.Registry, name string, fn Function) error {
 	if err := fn.check(); err != nil {
-		panic("stages: RegisterFunction " + name + ": " + err.Error())
+		return fmt.Errorf("stages: RegisterFunction %s: %w", name, err)
 	}
-	trFuncsMu.Lock()
-	defer trFuncsMu.Unlock()
-	if _, dup := trFuncs[name]; dup {
-		panic("stages: RegisterFunction called twice for " + name)
-	}
-	trFuncs[name] = fn
+	return r.RegisterFunction(name, fn)
 }
 
-// RegisteredFunctions returns the names of the registered functions, sorted.
-func RegisteredFunctions() []string {
-	trFuncsMu.RLock()
-	defer trFuncsMu.RUnlock()
-	names := make([]string, 0, len(trFuncs))
-	for n := range trFuncs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// RegisteredFunctions returns the names of the functions in the default
+// registry, sorted.
+func RegisteredFunctions() []string { return openstage.DefaultRegistry().Functions() }
 
-func trLookup(name string) (Function, bool) {
-	trFuncsMu.RLock()
-	defer trFuncsMu.RUnlock()
-	f, ok := trFuncs[name]
+// trLookup finds a Transformer function in the job's registry.
+func trLookup(r *openstage.Registry, name string) (Function, bool) {
+	v, ok := r.Function(name)
+	if !ok {
+		return Function{}, false
+	}
+	f, ok := v.(Function)
 	return f, ok
 }
 
@@ -356,7 +345,7 @@ type trDerived struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "Transformer",
 		Layer:   openstage.Transformation,
 		Summary: "Computes new or replaced columns with expressions (derive) or a Go function (function); failing rows can go to a reject pipe.",
@@ -470,9 +459,9 @@ func (t *Transformer) Plan(_ context.Context, p *openstage.Plan) error {
 		what := "Go function"
 		if t.Function != "" {
 			what = fmt.Sprintf("function '%s'", t.Function)
-			f, ok := trLookup(t.Function)
+			f, ok := trLookup(p.Registry(), t.Function)
 			if !ok {
-				return trUnknownFunction(t.Function)
+				return trUnknownFunction(p.Registry(), t.Function)
 			}
 			fn = &f
 		}
@@ -501,8 +490,8 @@ func (t *Transformer) Plan(_ context.Context, p *openstage.Plan) error {
 	return nil
 }
 
-func trUnknownFunction(name string) error {
-	names := RegisteredFunctions()
+func trUnknownFunction(r *openstage.Registry, name string) error {
+	names := r.Functions()
 	if len(names) == 0 {
 		return fmt.Errorf("unknown function '%s'; no functions are registered (register them in Go with stages.RegisterFunction)", name)
 	}

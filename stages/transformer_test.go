@@ -68,7 +68,7 @@ func TestTransformerDerive(t *testing.T) {
 }
 
 func TestTransformerDeriveJobFileForms(t *testing.T) {
-	spec, _ := openstage.Lookup("Transformer")
+	spec, _ := openstage.DefaultRegistry().Lookup("Transformer")
 	// Mapping form: b uses a, so a is computed first whatever the key order.
 	tr := &stages.Transformer{}
 	if err := spec.Set(tr, "derive", map[string]any{

@@ -20,7 +20,7 @@ var layerColour = map[openstage.Layer]string{
 }
 
 func stageLayer(s *openstage.Stage) openstage.Layer {
-	if spec, ok := openstage.Lookup(s.Type()); ok && spec.Layer != "" {
+	if spec, ok := openstage.DefaultRegistry().Lookup(s.Type()); ok && spec.Layer != "" {
 		return spec.Layer
 	}
 	switch s.Kind() {

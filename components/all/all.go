@@ -1,0 +1,15 @@
+// Package all registers every component type of Open-Stage in the default
+// registry. The openstage command imports it; a Go program that wants every
+// stage type available to job files imports it too:
+//
+//	import _ "github.com/open-stage/openstage/components/all"
+//
+// A program that wants only some imports those packages instead, or builds
+// its own openstage.Registry.
+package all
+
+import (
+	_ "github.com/open-stage/openstage/csvio"     // CSVOrigin, CSVDestination
+	_ "github.com/open-stage/openstage/parquetio" // ParquetOrigin, ParquetDestination
+	_ "github.com/open-stage/openstage/stages"    // the built-in stages
+)
