@@ -15,9 +15,12 @@ import (
 
 	"cloud.google.com/go/auth"
 	"cloud.google.com/go/auth/credentials"
+	"cloud.google.com/go/auth/httptransport"
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+
+	"github.com/open-stage/openstage"
 )
 
 // EmulatorHostEnv names the environment variable that points both stages
@@ -28,20 +31,24 @@ const EmulatorHostEnv = "BIGQUERY_EMULATOR_HOST"
 // Conn is the connection block both stages share: which project is billed,
 // where jobs run and how the stage authenticates.
 type Conn struct {
-	ProjectID       string `param:"project_id" required:"true" doc:"Google Cloud project that runs (and is billed for) the jobs."`
-	Location        string `param:"location" doc:"Location where jobs run (US, EU, europe-west1, ...); default: where the datasets are."`
-	CredentialsPath string `param:"credentials_path" path:"true" doc:"A service-account key file (JSON). Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, then gcloud's file, then the metadata server)."`
-	Endpoint        string `param:"endpoint" doc:"Base URL of a BigQuery-compatible server, such as http://127.0.0.1:9050 (then no credentials are needed unless credentials_path is set). BIGQUERY_EMULATOR_HOST=host:port does the same for every stage."`
+	ProjectID       string           `param:"project_id" required:"true" doc:"Google Cloud project that runs (and is billed for) the jobs."`
+	Location        string           `param:"location" doc:"Location where jobs run (US, EU, europe-west1, ...); default: where the datasets are."`
+	CredentialsPath string           `param:"credentials_path" path:"true" doc:"A service-account key file (JSON). Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, then gcloud's file, then the metadata server)."`
+	CredentialsJSON openstage.Secret `param:"credentials_json" doc:"The content of a service-account key (JSON), typically ${env:NAME}; never shown in messages, logs or summaries. An alternative to credentials_path."`
+	Endpoint        string           `param:"endpoint" doc:"Base URL of a BigQuery-compatible server, such as http://127.0.0.1:9050 (then no credentials are needed unless credentials_path is set). BIGQUERY_EMULATOR_HOST=host:port does the same for every stage."`
 
 	// credsSource says where the credentials came from, for messages.
 	credsSource string
+	transport   *http.Transport
 }
 
 // connect returns a client for the stage's connection: to the endpoint or
 // emulator if one is set, otherwise to Google with the credentials found.
+// The client's HTTP transport is the stage's own, so that disconnect can
+// close its connections.
 func (c *Conn) connect(ctx context.Context) (*bigquery.Client, error) {
-	if c.ProjectID == "" {
-		return nil, fmt.Errorf("project_id is empty; set it to the Google Cloud project that runs the jobs")
+	if c.CredentialsPath != "" && !c.CredentialsJSON.IsZero() {
+		return nil, fmt.Errorf("credentials_path and credentials_json are both set; give the key one way only")
 	}
 	var opts []option.ClientOption
 	endpoint, fromEnv := c.Endpoint, false
@@ -61,31 +68,57 @@ func (c *Conn) connect(ctx context.Context) (*bigquery.Client, error) {
 		if fromEnv {
 			c.credsSource = "none (" + EmulatorHostEnv + ")"
 		}
-		if c.CredentialsPath == "" {
-			opts = append(opts, option.WithoutAuthentication())
-		}
 	}
-	if c.CredentialsPath != "" {
-		opt, err := credentialsFile(c.CredentialsPath)
+	var creds *auth.Credentials
+	switch {
+	case !c.CredentialsJSON.IsZero():
+		cr, err := keyCredentials([]byte(c.CredentialsJSON.Reveal()), "credentials_json")
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, opt)
-		c.credsSource = "credentials_path " + c.CredentialsPath
-	} else if endpoint == "" {
-		creds, source, err := defaultCredentials()
+		creds, c.credsSource = cr, "credentials_json"
+	case c.CredentialsPath != "":
+		data, err := readKeyFile(c.CredentialsPath)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, option.WithAuthCredentials(creds))
-		c.credsSource = source
+		cr, err := keyCredentials(data, fmt.Sprintf("credentials_path '%s'", c.CredentialsPath))
+		if err != nil {
+			return nil, err
+		}
+		creds, c.credsSource = cr, "credentials_path "+c.CredentialsPath
+	case endpoint == "":
+		cr, source, err := defaultCredentials()
+		if err != nil {
+			return nil, err
+		}
+		creds, c.credsSource = cr, source
 	}
+	c.transport = http.DefaultTransport.(*http.Transport).Clone()
+	hc := &http.Client{Transport: c.transport}
+	if creds != nil {
+		var err error
+		hc, err = httptransport.NewClient(&httptransport.Options{Credentials: creds, BaseRoundTripper: c.transport})
+		if err != nil {
+			return nil, fmt.Errorf("setting up the credentials from %s: %s", c.credsSource, safeAuthMessage(err))
+		}
+	}
+	opts = append(opts, option.WithHTTPClient(hc))
 	client, err := bigquery.NewClient(ctx, c.ProjectID, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to BigQuery: %w", err)
 	}
 	client.Location = c.Location
 	return client, nil
+}
+
+// disconnect closes a client made by connect and its connections.
+func (c *Conn) disconnect(client *bigquery.Client) error {
+	err := client.Close()
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	return err
 }
 
 // endpointURL turns an endpoint (a URL, or host:port) into the client's
@@ -107,9 +140,8 @@ func endpointURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-// credentialsFile checks a key file and returns the option that uses it.
-// Nothing of the file's content is ever put in a message.
-func credentialsFile(path string) (option.ClientOption, error) {
+// readKeyFile reads a key file, with errors that say what to do.
+func readKeyFile(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		switch {
@@ -120,19 +152,40 @@ func credentialsFile(path string) (option.ClientOption, error) {
 		}
 		return nil, fmt.Errorf("credentials_path '%s' cannot be read: %v", path, errors.Unwrap(err))
 	}
+	return data, nil
+}
+
+// keyCredentials makes credentials of a key's JSON; what names the key in
+// messages, which never quote its content.
+func keyCredentials(data []byte, what string) (*auth.Credentials, error) {
+	typ, err := credentialsType(data, what)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := credentials.NewCredentialsFromJSON(credentials.CredType(typ), data, &credentials.DetectOptions{Scopes: []string{bigquery.Scope}})
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot be used: %s%s", what, safeAuthMessage(err), adcHelp)
+	}
+	return creds, nil
+}
+
+// credentialsType checks that data is a Google credentials file of a kind
+// the stages use and returns its type. what names it in messages; nothing
+// of the content is ever put in one.
+func credentialsType(data []byte, what string) (option.CredentialsType, error) {
 	var head struct {
 		Type string `json:"type"`
 	}
 	if json.Unmarshal(data, &head) != nil {
-		return nil, fmt.Errorf("credentials_path '%s' is not a JSON credentials file; use the JSON key of a service account (Cloud console: IAM > Service accounts > Keys > Add key > JSON)", path)
+		return "", fmt.Errorf("%s is not a JSON credentials file; use the JSON key of a service account (Cloud console: IAM > Service accounts > Keys > Add key > JSON)", what)
 	}
-	switch option.CredentialsType(head.Type) {
+	switch t := option.CredentialsType(head.Type); t {
 	case option.ServiceAccount, option.AuthorizedUser, option.ExternalAccount, option.ImpersonatedServiceAccount:
-		return option.WithAuthCredentialsFile(option.CredentialsType(head.Type), path), nil
+		return t, nil
 	case "":
-		return nil, fmt.Errorf("credentials_path '%s' has no \"type\" field: it is not a Google credentials file; use the JSON key of a service account", path)
+		return "", fmt.Errorf("%s has no \"type\" field: it is not a Google credentials file; use the JSON key of a service account", what)
 	}
-	return nil, fmt.Errorf("credentials_path '%s' holds credentials of type %q, which BigQuery stages do not use; use a service-account key (type service_account)", path, head.Type)
+	return "", fmt.Errorf("%s holds credentials of type %q, which BigQuery stages do not use; use a service-account key (type service_account)", what, head.Type)
 }
 
 const adcHelp = `. To provide credentials:
@@ -150,8 +203,12 @@ func defaultCredentials() (*auth.Credentials, string, error) {
 		if _, err := os.Stat(env); err != nil {
 			return nil, "", fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS is set to '%s', which does not exist; point it at a service-account key file (JSON), or unset it%s", env, adcHelp)
 		}
-		if _, err := credentialsFile(env); err != nil {
-			return nil, "", errors.New(strings.Replace(err.Error(), "credentials_path", "GOOGLE_APPLICATION_CREDENTIALS", 1))
+		data, err := os.ReadFile(env)
+		if err != nil {
+			return nil, "", fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS is set to '%s', which cannot be read: %v", env, errors.Unwrap(err))
+		}
+		if _, err := credentialsType(data, fmt.Sprintf("GOOGLE_APPLICATION_CREDENTIALS '%s'", env)); err != nil {
+			return nil, "", err
 		}
 		source = "GOOGLE_APPLICATION_CREDENTIALS (" + env + ")"
 	} else if _, err := os.Stat(gcloudFile()); err == nil {

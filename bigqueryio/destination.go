@@ -54,7 +54,7 @@ var (
 )
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "GCPBigQueryDestination",
 		Layer:   openstage.Load,
 		Summary: "Loads its input into a Google BigQuery table with one load job, only when the whole job succeeds.",
@@ -433,7 +433,7 @@ func (d *GCPBigQueryDestination) Abort() error {
 // Close implements openstage.Closer.
 func (d *GCPBigQueryDestination) Close() error {
 	if d.client != nil {
-		err := d.client.Close()
+		err := d.disconnect(d.client)
 		d.client = nil
 		return err
 	}

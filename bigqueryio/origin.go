@@ -35,7 +35,7 @@ type GCPBigQueryOrigin struct {
 }
 
 func init() {
-	openstage.Register(openstage.Spec{
+	openstage.MustRegister(openstage.Spec{
 		Type:    "GCPBigQueryOrigin",
 		Layer:   openstage.Extraction,
 		Summary: "Runs a query in Google BigQuery and streams its result page by page.",
@@ -283,7 +283,7 @@ func describeSchema(s bigquery.Schema) string {
 // Close implements openstage.Closer.
 func (o *GCPBigQueryOrigin) Close() error {
 	if o.client != nil {
-		err := o.client.Close()
+		err := o.disconnect(o.client)
 		o.client = nil
 		return err
 	}
