@@ -6,6 +6,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
 )
 
 // FoldCondition implements openstage.Conditioner, so that an origin that can
@@ -47,25 +48,29 @@ func (f *Filter) FoldCondition() (openstage.Condition, bool) {
 // a value of that type.
 func foldValue(dt arrow.DataType, v any) (any, bool) {
 	switch dt.ID() {
-	case arrow.INT64:
-		iv, ok := kIntValueOf(v, dt)
-		return iv.v, ok && iv.exact && iv.out == 0
+	case arrow.FLOAT64:
+		return kernel.FloatValueOf(v)
+	case arrow.STRING:
+		return kernel.StringValueOf(v)
+	case arrow.INT64, arrow.BOOL, arrow.DATE32, arrow.TIMESTAMP:
+	default:
+		return nil, false
+	}
+	iv, ok := kernel.IntValueOf(v, dt)
+	if !ok {
+		return nil, false
+	}
+	n, exact := iv.Exact()
+	switch dt.ID() {
 	case arrow.BOOL:
-		iv, ok := kIntValueOf(v, dt)
-		return iv.v == 1, ok && iv.exact
+		return n == 1, exact
 	case arrow.DATE32:
-		iv, ok := kIntValueOf(v, dt)
-		return time.Unix(iv.v*86400, 0).UTC(), ok && iv.exact && iv.out == 0
+		return time.Unix(n*86400, 0).UTC(), exact
 	case arrow.TIMESTAMP:
 		if dt.(*arrow.TimestampType).Unit != arrow.Microsecond {
 			return nil, false
 		}
-		iv, ok := kIntValueOf(v, dt)
-		return time.UnixMicro(iv.v).UTC(), ok && iv.exact && iv.out == 0
-	case arrow.FLOAT64:
-		return kFloatValueOf(v)
-	case arrow.STRING:
-		return kStringValueOf(v)
+		return time.UnixMicro(n).UTC(), exact
 	}
-	return nil, false
+	return n, exact
 }
