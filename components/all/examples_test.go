@@ -44,7 +44,7 @@ func (e *exampleInput) Pump(context.Context, *openstage.Outputs) error { return 
 // exampleOutput is a test destination that takes anything.
 type exampleOutput struct{}
 
-func (exampleOutput) Plan(context.Context, *openstage.Plan) error     { return nil }
+func (exampleOutput) Plan(context.Context, *openstage.Plan) error   { return nil }
 func (exampleOutput) Sink(context.Context, *openstage.Inputs) error { return nil }
 
 func init() {
