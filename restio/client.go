@@ -481,7 +481,7 @@ func (c *client) do(ctx context.Context, method string, u *url.URL, header http.
 		return nil, c.requestError(ctx, method, u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &StatusError{Method: method, URL: c.shownURL(u), Status: resp.StatusCode, Text: resp.Status, Body: readSnippet(resp.Body), Attempts: 1}
+		e := &StatusError{Method: method, URL: c.shownURL(u), Status: resp.StatusCode, Text: resp.Status, Body: c.mask(readSnippet(resp.Body)), Attempts: 1}
 		resp.Body.Close()
 		return nil, e
 	}
@@ -500,7 +500,7 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 	if errors.As(err, &re) {
 		tries = re.tries
 		if re.status != 0 {
-			se := &StatusError{Method: method, URL: shown, Status: re.status, Text: re.statusText, Body: re.body, Attempts: tries}
+			se := &StatusError{Method: method, URL: shown, Status: re.status, Text: re.statusText, Body: c.mask(re.body), Attempts: tries}
 			if re.err != nil {
 				se.Note = re.err.Error()
 			}
@@ -518,7 +518,7 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 		if te.status == http.StatusUnauthorized || te.status == http.StatusBadRequest {
 			hint = " (check client_id and client_secret)"
 		}
-		return fmt.Errorf("%s %s: %s%s%s", method, shown, te.Error(), after, hint)
+		return fmt.Errorf("%s %s: %s%s%s", method, shown, c.mask(te.Error()), after, hint)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -528,7 +528,18 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("%s %s%s: %v", method, shown, after, err)
+	return fmt.Errorf("%s %s%s: %s", method, shown, after, c.mask(err.Error()))
+}
+
+// mask replaces the stage's secrets in text a server sent (an error body
+// that quotes the token it refused).
+func (c *client) mask(s string) string {
+	for _, sec := range c.secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
 }
 
 // withKey adds an api_key sent in the query string.
@@ -573,13 +584,7 @@ func (c *client) shownURL(u *url.URL) string {
 			v.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
 		}
 	}
-	s := v.String()
-	for _, sec := range c.secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
+	return c.mask(v.String())
 }
 
 func (c *client) isSecret(v string) bool {

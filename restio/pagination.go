@@ -315,7 +315,6 @@ func (f *fetcher) runIndexed(ctx context.Context, conc int, consume consumeFunc)
 			return r.err
 		}
 		n, _, err := consume(r.pg)
-		<-sem
 		if err == nil {
 			err = check(r.pg, n)
 		}
@@ -323,6 +322,7 @@ func (f *fetcher) runIndexed(ctx context.Context, conc int, consume consumeFunc)
 			stop()
 			return err
 		}
+		<-sem
 	}
 	stop()
 	return nil
