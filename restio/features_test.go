@@ -287,7 +287,7 @@ func TestPagingErrors(t *testing.T) {
 			},
 			"body is sent with method POST": func(o *restio.APIRestOrigin) { o.Body = map[string]any{"a": 1} },
 			"url: 'localhost/x' is not an":  func(o *restio.APIRestOrigin) { o.URL = "localhost/x" },
-			"unknown type \"integr\"":        func(o *restio.APIRestOrigin) { o.ColumnTypes = map[string]string{"a": "integr"} },
+			"unknown type \"integr\"":       func(o *restio.APIRestOrigin) { o.ColumnTypes = map[string]string{"a": "integr"} },
 		}
 		for want, f := range cases {
 			err := runErr(t, origin(func(o *restio.APIRestOrigin) { o.URL = "http://127.0.0.1:1/"; f(o) }))
