@@ -39,8 +39,9 @@ type CSVDestination struct {
 	Encoding    string `param:"encoding" default:"utf-8" doc:"Character encoding of the file: utf-8, utf-8-sig (with a byte order mark), latin1, windows-1252, utf-16 (little endian, with a byte order mark), or another name golang.org/x/text knows. A character the encoding cannot hold fails the job, naming the column."`
 	Compression string `param:"compression" default:"auto" enum:"auto,none,gzip,zstd" doc:"Compression of the file; auto: gzip for .gz, zstd for .zst, none otherwise."`
 
-	schema *arrow.Schema
-	file   *fileio.Output
+	schema  *arrow.Schema
+	file    *fileio.Output
+	workers int // formatters: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -69,6 +70,7 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination: it checks the folder exists and,
 // for append, that the existing header matches.
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
+	d.workers = p.Workers()
 	d.schema = p.InputSchema()
 	for _, f := range d.schema.Fields() {
 		if !openstage.Supported(f.Type) {
@@ -135,7 +137,7 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 		}
 		header = header && !copied
 	}
-	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Encoding: d.Encoding, NoBOM: copied})
+	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Encoding: d.Encoding, NoBOM: copied, Workers: d.workers})
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {

@@ -51,6 +51,7 @@ type CSVOrigin struct {
 	project []string      // columns to read (Project); nil means all
 	sel     []int         // their positions, set by Plan
 	addName bool          // the filename column is read
+	workers int           // parsers: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -117,6 +118,7 @@ func (o *CSVOrigin) Project(cols []string) {
 // Plan implements openstage.Origin: it reads the header of every file and a
 // sample of rows.
 func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
+	o.workers = p.Workers()
 	files, err := fileio.Expand(o.Path)
 	if err != nil {
 		return err
@@ -299,6 +301,7 @@ func (o *CSVOrigin) pumpFile(ctx context.Context, out *openstage.Outputs, path s
 	opts := o.options(path)
 	opts.Alloc = out.Allocator()
 	opts.Select = o.sel
+	opts.Workers = o.workers
 	r := NewReaderContext(ctx, f, o.schema, opts)
 	defer r.Close()
 	for {

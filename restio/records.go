@@ -117,9 +117,15 @@ func malformed(b []byte, base int, where string, ferr error) error {
 	if !errors.As(err, &se) {
 		return fmt.Errorf("malformed JSON in the response of %s: %v", where, ferr)
 	}
+	// encoding/json counts the bytes read, the offending one included:
+	// the offset of that byte is one less (at the end of the input, there
+	// is no offending byte).
 	off := int(se.Offset)
+	if off > 0 && off <= len(b) && se.Error() != "unexpected end of JSON input" {
+		off--
+	}
 	lo, hi := max(0, off-30), min(len(b), off+10)
-	return fmt.Errorf("malformed JSON in the response of %s at byte %d: %s (near %q); the API did not return JSON — check url and format", where, base+off, se.Error(), string(b[lo:hi]))
+	return fmt.Errorf("malformed JSON in the response of %s at byte offset %d: %s (near %q); check that url returns JSON (and format)", where, base+off, se.Error(), string(b[lo:hi]))
 }
 
 // each calls fn with the records json_path leads to in v.

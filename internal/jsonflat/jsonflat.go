@@ -215,7 +215,20 @@ func (f *Flattener) Rows(rec *fastjson.Value, emit func() error) error {
 	f.set = f.set[:0]
 	f.arr = nil
 	if rec.Type() == fastjson.TypeObject {
-		f.flatten(rec, 0)
+		// As pandas' json_normalize: the record's own values first, then
+		// its nested objects, flattened (deeper levels keep their order).
+		o, _ := rec.Object()
+		o.Visit(func(key []byte, val *fastjson.Value) {
+			if val.Type() != fastjson.TypeObject {
+				f.leaf(append(f.buf[:0], key...), val)
+			}
+		})
+		o.Visit(func(key []byte, val *fastjson.Value) {
+			if val.Type() == fastjson.TypeObject {
+				f.buf = append(f.buf[:0], key...)
+				f.flatten(val, len(f.buf))
+			}
+		})
 	} else {
 		f.put([]byte(ScalarColumn), rec)
 	}
@@ -261,12 +274,18 @@ func (f *Flattener) flatten(v *fastjson.Value, n int) {
 			f.flatten(val, len(f.buf))
 			return
 		}
-		if !f.exploding && f.explode != "" && val.Type() == fastjson.TypeArray && string(f.buf) == f.explode {
-			f.arr = val
-			return
-		}
-		f.put(f.buf, val)
+		f.leaf(f.buf, val)
 	})
+}
+
+// leaf puts a value that is not an object under its flattened name, or
+// keeps it aside when it is the array to explode.
+func (f *Flattener) leaf(name []byte, val *fastjson.Value) {
+	if !f.exploding && f.explode != "" && val.Type() == fastjson.TypeArray && string(name) == f.explode {
+		f.arr = val
+		return
+	}
+	f.put(name, val)
 }
 
 func (f *Flattener) put(name []byte, val *fastjson.Value) {
