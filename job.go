@@ -54,6 +54,7 @@ type Job struct {
 	// stages with two inputs connected other than through them (Plan.ForkJoin)
 	forkJoins   map[*Stage]bool
 	projections []Projection
+	folds       []Fold
 	redact      *redactor // the job's secrets, masked in every error it returns
 	dryRun      io.Writer // DryRun behind a lock, shared by the stages
 }
@@ -321,15 +322,20 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	j.forkJoins = forkJoins(j.stages, j.Pipes())
 	// Plan first with every column: a projection from an earlier Validate
 	// or Run may not fit the job as it is now.
+	j.folds = nil
 	for _, s := range order {
 		if pr, ok := s.comp.(Projector); ok {
 			pr.Project(nil)
+		}
+		if ff, ok := s.comp.(FilterFolder); ok {
+			ff.FoldFilter(nil)
 		}
 	}
 	if probs := j.planStages(ctx, order); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}
 	j.pushDown(ctx, order)
+	j.foldFilters(order)
 	return order, nil
 }
 

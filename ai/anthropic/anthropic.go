@@ -58,7 +58,7 @@ func (t *AnthropicPromptTransformer) Plan(ctx context.Context, p *openstage.Plan
 		key = os.Getenv(KeyEnv)
 	}
 	if key == "" && p.DryRun() == nil {
-		return fmt.Errorf("no API key: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", KeyEnv)
+		return fmt.Errorf("no API key (credentials) found: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", KeyEnv)
 	}
 	return t.Setup(ctx, p, ai.Service{
 		Type: "AnthropicPromptTransformer", Name: "anthropic", Model: t.Model, KeyEnv: KeyEnv, Key: key,

@@ -168,6 +168,9 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		for _, pr := range job.Projections() {
 			fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
 		}
+		for _, fo := range job.Folds() {
+			fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
+		}
 		return ExitOK
 	}
 	if *dryRun {

@@ -282,3 +282,7 @@ func StrPredicate(cond string, vals []string) Predicate {
 	// between
 	return StrRange{lo: vals[0], hi: vals[1], hasLo: true, hasHi: true, loIncl: true, hiIncl: true}
 }
+
+// Exact returns the value in the column's unit when it is exactly a value
+// of the column (not a fraction of a unit, not outside the int64 range).
+func (iv IntVal) Exact() (int64, bool) { return iv.v, iv.exact && iv.out == 0 }
