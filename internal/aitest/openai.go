@@ -37,7 +37,7 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Model               string   `json:"model"`
+		Model               string `json:"model"`
 		Messages            []json.RawMessage
 		MaxTokens           *int     `json:"max_tokens"`
 		MaxCompletionTokens *int     `json:"max_completion_tokens"`
