@@ -3,6 +3,7 @@ package openstage
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -151,6 +152,7 @@ type Plan struct {
 	forkJoin bool
 	workers  int
 	registry *Registry
+	logger   *slog.Logger
 }
 
 // Workers returns how many goroutines the job gives a stage that can work

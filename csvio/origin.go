@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,6 +38,24 @@ type CSVOrigin struct {
 	schema  *arrow.Schema // every column of the file
 	project []string      // columns to read (Project); nil means all
 	sel     []int         // their positions, set by Plan
+
+	read, size atomic.Int64 // bytes read by Pump and the file's size (Progress)
+}
+
+// Progress implements openstage.ProgressReporter: the bytes of the file
+// read so far and its size.
+func (o *CSVOrigin) Progress() (read, total int64) { return o.read.Load(), o.size.Load() }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func init() {
@@ -184,10 +203,14 @@ func (o *CSVOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
 		return err
 	}
 	defer f.Close()
+	o.read.Store(0)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		o.size.Store(st.Size())
+	}
 	opts := o.options()
 	opts.Alloc = out.Allocator()
 	opts.Select = o.sel
-	r := NewReaderContext(ctx, f, o.schema, opts)
+	r := NewReaderContext(ctx, countingReader{f, &o.read}, o.schema, opts)
 	defer r.Close()
 	for {
 		rec, err := r.Next()
