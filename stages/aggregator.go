@@ -8,10 +8,10 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
 
 // Aggregator groups rows by key columns and computes aggregates per group
@@ -51,7 +51,7 @@ import (
 // output is the same as in memory. The values that median and nunique keep
 // for the groups in memory (after spilling starts, or without keys, or in a
 // partition at the last level) go to sorted spill runs once they pass half
-// the budget, and are merged back at the end (spill_aggvals.go). What stays
+// the budget, and are merged back at the end (internal/outofcore). What stays
 // in memory is one entry per group. The counters
 // spilled_rows, spill_partitions and spill_runs report spilling. Sums and
 // means use compensated summation; results agree with pandas and SQLite to
@@ -198,7 +198,7 @@ func (a *Aggregator) Plan(_ context.Context, p *openstage.Plan) error {
 			return err
 		}
 		f := in.Field(idx)
-		if _, ok := kKeyKindOf(f.Type); !ok {
+		if _, ok := kernel.KeyKindOf(f.Type); !ok {
 			return fmt.Errorf("cannot group by column '%s' of type %s", k, f.Type)
 		}
 		if _, dup := names[k]; dup {
@@ -274,14 +274,14 @@ func aggPlanOne(in *arrow.Schema, ag Aggregation, seedForm bool) (aggSpec, error
 	if spec.name == "" {
 		spec.name = ag.Field + "_" + ag.Type
 	}
-	if _, ok := kKeyKindOf(dt); !ok {
+	if _, ok := kernel.KeyKindOf(dt); !ok {
 		return aggSpec{}, fmt.Errorf("cannot compute %s of column '%s' of type %s", ag.Type, ag.Field, dt)
 	}
 	numeric := dt.ID() == arrow.INT64 || dt.ID() == arrow.FLOAT64 || dt.ID() == arrow.BOOL
 	switch ag.Type {
 	case "sum", "mean", "median", "std", "var":
 		if !numeric {
-			return aggSpec{}, fmt.Errorf("cannot compute %s of column '%s': it is %s; %s needs an int64, float64 or bool column", ag.Type, ag.Field, kTypeName(dt), ag.Type)
+			return aggSpec{}, fmt.Errorf("cannot compute %s of column '%s': it is %s; %s needs an int64, float64 or bool column", ag.Type, ag.Field, openstage.TypeName(dt), ag.Type)
 		}
 		spec.out = openstage.Float64
 		if ag.Type == "sum" && dt.ID() != arrow.FLOAT64 {
@@ -296,34 +296,16 @@ func aggPlanOne(in *arrow.Schema, ag Aggregation, seedForm bool) (aggSpec, error
 }
 
 // newState returns the accumulator of a planned aggregate.
-func (s aggSpec) newState() kAgg {
-	switch s.typ {
-	case "count":
-		if s.col < 0 {
-			return &kAggCountRows{}
-		}
-		return &kAggCount{}
-	case "sum":
-		if s.in.ID() == arrow.FLOAT64 {
-			return &kAggSumFloat{}
-		}
-		return &kAggSumInt{field: s.field}
-	case "mean":
-		return &kAggMean{}
-	case "median":
-		return &kAggMedian{}
-	case "std", "var":
-		return &kAggVar{std: s.typ == "std"}
-	case "nunique":
-		kind, _ := kKeyKindOf(s.in)
-		return &kAggNunique{kind: kind}
+func (s aggSpec) newState() kernel.Agg {
+	if s.col < 0 {
+		return kernel.NewAgg(s.typ, nil, "")
 	}
-	kind, _ := kKeyKindOf(s.in)
-	return &kAggPick{op: s.typ, typ: s.in, kind: kind}
+	return kernel.NewAgg(s.typ, s.in, s.field)
 }
 
 // Process aggregates the whole input, then sends the groups sorted by key.
-// Past the memory budget it spills (see aggregate).
+// Past the memory budget it spills (hybrid hash aggregation, package
+// internal/outofcore).
 func (a *Aggregator) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	next := func() (arrow.RecordBatch, error) {
 		dp, err := in.Recv(ctx)
@@ -332,58 +314,19 @@ func (a *Aggregator) Process(ctx context.Context, in *openstage.Inputs, out *ope
 		}
 		return dp.Batch, nil
 	}
-	results := &spillSorter{budget: a.budget, dir: a.tempDir, alloc: out.Allocator(), keys: a.outKeys()}
-	defer results.release()
-	res, err := a.aggregate(ctx, next, 0, out, 0, results)
-	if err != nil {
-		return err
+	cols := make([]int, len(a.specs))
+	for i, s := range a.specs {
+		cols[i] = s.col
 	}
-	if res.rec != nil { // not spilled
-		defer res.rec.Release()
-		return kSendPermuted(ctx, out, res.rec, res.idx)
+	ag := outofcore.Aggregation{
+		Keys: a.keyCols, Cols: cols, Schema: a.schema, Budget: a.budget, TempDir: a.tempDir,
+		New: func() []kernel.Agg {
+			states := make([]kernel.Agg, len(a.specs))
+			for i, s := range a.specs {
+				states[i] = s.newState()
+			}
+			return states
+		},
 	}
-	if !results.spilledAny() {
-		rec, err := results.takeHeld()
-		if err != nil || rec == nil {
-			return err
-		}
-		defer rec.Release()
-		return kSendPermuted(ctx, out, rec, kSortIndex(sortColsOf(rec, results.keys), int(rec.NumRows()), false))
-	}
-	err = results.merge(ctx, func(rec arrow.RecordBatch) error {
-		defer rec.Release()
-		return out.Send(ctx, rec)
-	})
-	out.Count("spill_runs", int64(len(results.runs)))
-	return err
-}
-
-// result builds the groups of grouper (nil when no batch came) as one
-// batch, with the permutation that sorts it by key; rec is nil for a keyed
-// aggregate without input.
-func (a *Aggregator) result(grouper *kGrouper, states []kAgg, alloc memory.Allocator) aggResult {
-	ng := 0
-	var keyArrs []arrow.Array
-	if grouper != nil {
-		ng = grouper.groups()
-		keyArrs = grouper.keyArrays(alloc)
-	}
-	if len(a.keyCols) == 0 {
-		ng = 1 // a global aggregate has one row, even over no input
-	} else if grouper == nil {
-		return aggResult{}
-	}
-	cols := append([]arrow.Array{}, keyArrs...)
-	for _, st := range states {
-		cols = append(cols, st.result(alloc, ng))
-	}
-	rec := array.NewRecordBatch(a.schema, cols, int64(ng))
-	for _, c := range cols {
-		c.Release()
-	}
-	sortCols := make([]kSortCol, len(a.keyCols))
-	for i := range sortCols {
-		sortCols[i] = kSortCol{arr: rec.Column(i)}
-	}
-	return aggResult{rec: rec, idx: kSortIndex(sortCols, ng, false)}
+	return ag.Run(ctx, next, out)
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+	"github.com/open-stage/openstage/internal/outofcore"
 	"github.com/open-stage/openstage/spill"
 )
 
@@ -49,14 +51,14 @@ type rdSlot struct {
 
 type rdFast struct {
 	r       *RemoveDuplicates
-	grouper *kGrouper
+	grouper *kernel.Grouper
 	best    []rdBest
 	slots   []rdSlot
 	held    int64 // bytes of the held batches
 	compact int64 // bytes of the last compaction
 	seen    int64 // input rows so far
 	// For a sort_by column that is not a string: the order-preserving
-	// image (kOrderedUint64, complemented when descending) and the null
+	// image (kernel.OrderedUint64, complemented when descending) and the null
 	// flag (null or NaN) of each key's best row, and of the rows of the
 	// batch being folded. String columns are compared in the batches.
 	bimg  [][]uint64
@@ -106,7 +108,7 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 	cols := make([]arrow.Array, len(r.sortBy))
 	isStr := make([]bool, len(r.sortBy))
 	for k, c := range r.sortBy {
-		arr := rec.Column(c.col)
+		arr := rec.Column(c.Col)
 		cols[k] = arr
 		if _, ok := arr.(*array.String); ok {
 			isStr[k] = true
@@ -116,9 +118,9 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 			f.img[k], f.null[k] = make([]uint64, n), make([]bool, n)
 		}
 		img, null := f.img[k][:n], f.null[k][:n]
-		isNull, key := kNullFunc(arr), kOrderedUint64(arr)
+		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
 		var mask uint64
-		if c.desc {
+		if c.Desc {
 			mask = ^uint64(0)
 		}
 		for i := range n {
@@ -146,7 +148,7 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 		c := 0
 		for k, sc := range r.sortBy {
 			if isStr[k] {
-				c = spillCompareValue(cols[k], i, f.slots[b.slot].rec.Column(sc.col), int(b.row), sc.desc, false)
+				c = kernel.CompareValue(cols[k], i, f.slots[b.slot].rec.Column(sc.Col), int(b.row), sc.Desc, false)
 			} else {
 				xn, yn := f.null[k][i], f.bnull[k][g]
 				switch {
@@ -209,7 +211,7 @@ func (f *rdFast) compactAll(alloc memory.Allocator) (arrow.RecordBatch, error) {
 		newRow[s] = m
 		off += int32(len(rs))
 	}
-	rec, err := spillConcat(parts, alloc)
+	rec, err := kernel.Concat(parts, alloc)
 	if err != nil {
 		return nil, err
 	}
@@ -234,14 +236,14 @@ func (f *rdFast) inputOrder() []int32 {
 		idx[b.row] = b.row
 		keys[b.row] = uint64(b.pos)
 	}
-	kRadixSort(keys, idx)
+	kernel.RadixSort(keys, idx)
 	return idx
 }
 
 // dedupBest runs the streaming pass. It returns done when it has sent the
 // output; otherwise it has handed the survivors to srt, and the caller
 // carries on with the rest of the input.
-func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs, srt *spillSorter) (done bool, err error) {
+func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs, srt *outofcore.Sorter) (done bool, err error) {
 	alloc := out.Allocator()
 	f := &rdFast{r: r}
 	defer f.release()
@@ -270,17 +272,17 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 				ordered := openstage.Take(alloc, surv, f.inputOrder())
 				surv.Release()
 				f.release()
-				if err := srt.add(ordered); err != nil {
+				if err := srt.Add(ordered); err != nil {
 					rec.Release()
 					return false, err
 				}
 			}
-			return false, srt.add(rec)
+			return false, srt.Add(rec)
 		}
 		if f.grouper == nil {
-			f.grouper = kNewGrouper(rec.Schema(), r.keyCols, false)
+			f.grouper = kernel.NewGrouper(rec.Schema(), r.keyCols, false)
 		}
-		gids = f.grouper.ids(rec, gids)
+		gids = f.grouper.IDs(rec, gids)
 		f.add(rec, gids)
 		if f.held > max(2*f.compact, rdCompactMin) {
 			surv, err := f.compactAll(alloc)
@@ -298,7 +300,7 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 	idx := f.inputOrder()
 	for k := len(r.sortBy) - 1; k >= 0; k-- {
 		sc := r.sortBy[k]
-		kStableSortBy(kSortCol{arr: surv.Column(sc.col), desc: sc.desc}, idx, false)
+		kernel.StableSortBy(kernel.SortCol{Arr: surv.Column(sc.Col), Desc: sc.Desc}, idx, false)
 	}
-	return true, kSendPermuted(ctx, out, surv, idx)
+	return true, kernel.SendPermuted(ctx, out, surv, idx)
 }

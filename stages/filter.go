@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
 )
 
 // Filter keeps the rows that satisfy a condition (DataStage's Filter stage).
@@ -47,8 +47,8 @@ type Filter struct {
 
 	alloc memory.Allocator
 	col   int
-	pred  kPredicate
-	prog  *kExprProgram
+	pred  kernel.Predicate
+	prog  *kernel.ExprProgram
 }
 
 // filterConditions lists the conditions in the order messages show them.
@@ -124,12 +124,12 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 	case usesField && f.Expr != "":
 		return errors.New("field/condition/value and expr are mutually exclusive; use one form")
 	case f.Expr != "":
-		prog, err := kCompileExpr(f.Expr, kNewExprEnv(s))
+		prog, err := kernel.CompileExpr(f.Expr, kernel.NewExprEnv(s))
 		if err != nil {
 			return fmt.Errorf("expr: %w", err)
 		}
-		if prog.typ != nil && prog.typ.Kind() != reflect.Bool {
-			return fmt.Errorf("expr must return a bool (true keeps the row), but %q returns %s", f.Expr, prog.typ)
+		if prog.Type != nil && prog.Type.Kind() != reflect.Bool {
+			return fmt.Errorf("expr must return a bool (true keeps the row), but %q returns %s", f.Expr, prog.Type)
 		}
 		f.prog = prog
 	case f.Field == "":
@@ -147,7 +147,7 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 		f.pred = pred
 	}
 	if f.prog != nil {
-		passThrough(p, f.prog.refs...)
+		passThrough(p, f.prog.Refs...)
 	} else {
 		passThrough(p, f.Field)
 	}
@@ -158,8 +158,8 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 // MapBatch implements openstage.Mapper.
 func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	n := int(rec.NumRows())
-	selp := kGetSel(n)
-	defer kPutSel(selp)
+	selp := kernel.GetSel(n)
+	defer kernel.PutSel(selp)
 	sel := *selp
 	var k int
 	if f.prog != nil {
@@ -168,7 +168,7 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 			return nil, err
 		}
 	} else {
-		k = f.pred.sel(rec.Column(f.col), sel)
+		k = f.pred.Sel(rec.Column(f.col), sel)
 	}
 	switch k {
 	case n:
@@ -182,13 +182,13 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 
 // selectExpr evaluates the expression row by row.
 func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
-	row := kNewExprRow(rec, f.prog.refs)
+	row := kernel.NewExprRow(rec, f.prog.Refs)
 	k := 0
 	for i := range int(rec.NumRows()) {
-		row.load(i)
-		v, err := row.eval(f.prog)
+		row.Load(i)
+		v, err := row.Eval(f.prog)
 		if err != nil {
-			return 0, fmt.Errorf("expr %q failed on the row where %s: %w", f.Expr, row.describe(f.prog), err)
+			return 0, fmt.Errorf("expr %q failed on the row where %s: %w", f.Expr, row.Describe(f.prog), err)
 		}
 		switch b := v.(type) {
 		case bool:
@@ -198,7 +198,7 @@ func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
 			}
 		case nil:
 		default:
-			return 0, fmt.Errorf("expr %q returned %v (%T) on the row where %s; it must return a bool", f.Expr, v, v, row.describe(f.prog))
+			return 0, fmt.Errorf("expr %q returned %v (%T) on the row where %s; it must return a bool", f.Expr, v, v, row.Describe(f.prog))
 		}
 	}
 	return k, nil
@@ -210,7 +210,7 @@ func (f *Filter) Process(ctx context.Context, in *openstage.Inputs, out *opensta
 }
 
 // filterPredicate types value against the column and builds the predicate.
-func filterPredicate(field string, dt arrow.DataType, cond string, value any) (kPredicate, error) {
+func filterPredicate(field string, dt arrow.DataType, cond string, value any) (kernel.Predicate, error) {
 	known := false
 	for _, c := range filterConditions {
 		known = known || c == cond
@@ -230,7 +230,7 @@ func filterPredicate(field string, dt arrow.DataType, cond string, value any) (k
 		if value != nil {
 			return nil, fmt.Errorf("condition '%s' takes no value, got %s", cond, filterShow(value))
 		}
-		return kNullPred{null: cond == "is null"}, nil
+		return kernel.NullPred{Null: cond == "is null"}, nil
 	}
 	if value == nil {
 		if cond == "=" || cond == "!=" {
@@ -266,36 +266,36 @@ func filterPredicate(field string, dt arrow.DataType, cond string, value any) (k
 		return "value " + filterShow(list[i])
 	}
 	switch {
-	case kIntLike(dt):
-		vals := make([]kIntVal, len(list))
+	case kernel.IntLike(dt):
+		vals := make([]kernel.IntVal, len(list))
 		for i, v := range list {
-			iv, ok := kIntValueOf(v, dt)
+			iv, ok := kernel.IntValueOf(v, dt)
 			if !ok {
-				return nil, fmt.Errorf("%s is not a valid %s for column '%s'%s", what(i), kTypeName(dt), field, filterHint(dt))
+				return nil, fmt.Errorf("%s is not a valid %s for column '%s'%s", what(i), openstage.TypeName(dt), field, filterHint(dt))
 			}
 			vals[i] = iv
 		}
-		return kIntPredicate(cond, vals), nil
+		return kernel.IntPredicate(cond, vals), nil
 	case dt.ID() == arrow.FLOAT64:
 		vals := make([]float64, len(list))
 		for i, v := range list {
-			fv, ok := kFloatValueOf(v)
+			fv, ok := kernel.FloatValueOf(v)
 			if !ok {
 				return nil, fmt.Errorf("%s is not a valid float64 for column '%s'", what(i), field)
 			}
 			vals[i] = fv
 		}
-		return kFloatPredicate(cond, vals), nil
+		return kernel.FloatPredicate(cond, vals), nil
 	case dt.ID() == arrow.STRING:
 		vals := make([]string, len(list))
 		for i, v := range list {
-			sv, ok := kStringValueOf(v)
+			sv, ok := kernel.StringValueOf(v)
 			if !ok {
 				return nil, fmt.Errorf("%s is not a valid string for column '%s' (quote it)", what(i), field)
 			}
 			vals[i] = sv
 		}
-		return kStrPredicate(cond, vals), nil
+		return kernel.StrPredicate(cond, vals), nil
 	}
 	return nil, fmt.Errorf("column '%s' has type %s, which Filter cannot compare", field, dt)
 }
@@ -348,304 +348,4 @@ func filterList(v any) ([]any, bool) {
 		out[i] = rv.Index(i).Interface()
 	}
 	return out, true
-}
-
-// ---- typing values ----
-
-// kIntVal is a value in the unit of an int-like column: floor(x), whether x
-// is exactly that integer, and out = -1 or +1 when x is below or above the
-// int64 range.
-type kIntVal struct {
-	v     int64
-	exact bool
-	out   int8
-}
-
-func kIntFromFloat(x float64) (kIntVal, bool) {
-	switch {
-	case x != x:
-		return kIntVal{}, false
-	case x >= 0x1p63:
-		return kIntVal{out: 1}, true
-	case x < -0x1p63:
-		return kIntVal{out: -1}, true
-	}
-	f := math.Floor(x)
-	return kIntVal{v: int64(f), exact: f == x}, true
-}
-
-// kAnyInt returns v as int64 when it is a Go integer.
-func kAnyInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), true
-	case int64:
-		return x, true
-	case int32:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint:
-		if uint64(x) <= math.MaxInt64 {
-			return int64(x), true
-		}
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	}
-	return 0, false
-}
-
-// kIntValueOf reads v in the unit of int-like column type dt.
-func kIntValueOf(v any, dt arrow.DataType) (kIntVal, bool) {
-	switch dt.ID() {
-	case arrow.INT64:
-		if i, ok := kAnyInt(v); ok {
-			return kIntVal{v: i, exact: true}, true
-		}
-		switch x := v.(type) {
-		case float64:
-			return kIntFromFloat(x)
-		case float32:
-			return kIntFromFloat(float64(x))
-		case string:
-			s := strings.TrimSpace(x)
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return kIntVal{v: i, exact: true}, true
-			}
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				return kIntFromFloat(f)
-			}
-		}
-	case arrow.BOOL:
-		switch x := v.(type) {
-		case bool:
-			return kIntVal{v: int64(kB2i(x)), exact: true}, true
-		case string:
-			if b, err := strconv.ParseBool(strings.TrimSpace(x)); err == nil {
-				return kIntVal{v: int64(kB2i(b)), exact: true}, true
-			}
-		}
-	case arrow.DATE32, arrow.TIMESTAMP:
-		var t time.Time
-		switch x := v.(type) {
-		case time.Time:
-			t = x
-		case string:
-			pt, err := openstage.ParseTime(strings.TrimSpace(x))
-			if err != nil {
-				return kIntVal{}, false
-			}
-			t = pt
-		default:
-			return kIntVal{}, false
-		}
-		if dt.ID() == arrow.DATE32 {
-			return kTimeUnits(t, 86400*1e9), true
-		}
-		perUnit := int64(1)
-		switch dt.(*arrow.TimestampType).Unit {
-		case arrow.Second:
-			perUnit = 1e9
-		case arrow.Millisecond:
-			perUnit = 1e6
-		case arrow.Microsecond:
-			perUnit = 1e3
-		}
-		return kTimeUnits(t, perUnit), true
-	}
-	return kIntVal{}, false
-}
-
-// kTimeUnits expresses t in units of perUnit nanoseconds since the epoch.
-func kTimeUnits(t time.Time, perUnit int64) kIntVal {
-	sec, nsec := t.Unix(), int64(t.Nanosecond())
-	if perUnit >= 1e9 { // seconds or days: whole seconds divide exactly
-		secPer := perUnit / 1e9
-		q, r := sec/secPer, sec%secPer
-		if r < 0 {
-			q, r = q-1, r+secPer
-		}
-		return kIntVal{v: q, exact: r == 0 && nsec == 0}
-	}
-	unitsPerSec := 1e9 / perUnit
-	if f := float64(sec) * float64(unitsPerSec); f >= 0x1p63 {
-		return kIntVal{out: 1}
-	} else if f < -0x1p63 {
-		return kIntVal{out: -1}
-	}
-	return kIntVal{v: sec*unitsPerSec + nsec/perUnit, exact: nsec%perUnit == 0}
-}
-
-func kFloatValueOf(v any) (float64, bool) {
-	if i, ok := kAnyInt(v); ok {
-		return float64(i), true
-	}
-	var f float64
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case string:
-		p, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
-			return 0, false
-		}
-		f = p
-	default:
-		return 0, false
-	}
-	return f, f == f // NaN compares with nothing
-}
-
-func kStringValueOf(v any) (string, bool) {
-	if i, ok := kAnyInt(v); ok {
-		return strconv.FormatInt(i, 10), true
-	}
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case bool:
-		return strconv.FormatBool(x), true
-	}
-	return "", false
-}
-
-// ---- building predicates ----
-
-// kIntLower is the smallest integer v with v > x (strict) or v >= x.
-func kIntLower(x kIntVal, strict bool) (lo int64, none bool) {
-	switch {
-	case x.out > 0:
-		return 0, true
-	case x.out < 0:
-		return math.MinInt64, false
-	case !strict && x.exact:
-		return x.v, false
-	case x.v == math.MaxInt64:
-		return 0, true
-	}
-	return x.v + 1, false
-}
-
-// kIntUpper is the largest integer v with v < x (strict) or v <= x.
-func kIntUpper(x kIntVal, strict bool) (hi int64, none bool) {
-	switch {
-	case x.out < 0:
-		return 0, true
-	case x.out > 0:
-		return math.MaxInt64, false
-	case strict && x.exact:
-		if x.v == math.MinInt64 {
-			return 0, true
-		}
-		return x.v - 1, false
-	}
-	return x.v, false
-}
-
-func kIntPredicate(cond string, vals []kIntVal) kPredicate {
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	var none bool
-	switch cond {
-	case "=", "!=":
-		x := vals[0]
-		if x.out != 0 || !x.exact {
-			if cond == "=" {
-				return kNonePred{}
-			}
-			return kAllPred{}
-		}
-		return kIntEq{x: x.v, ne: cond == "!="}
-	case "in", "not in":
-		var exact []int64
-		for _, x := range vals {
-			if x.out == 0 && x.exact {
-				exact = append(exact, x.v)
-			}
-		}
-		if len(exact) == 0 {
-			if cond == "in" {
-				return kNonePred{}
-			}
-			return kAllPred{}
-		}
-		return kNewIntIn(exact, cond == "not in")
-	case "<":
-		hi, none = kIntUpper(vals[0], true)
-	case "<=":
-		hi, none = kIntUpper(vals[0], false)
-	case ">":
-		lo, none = kIntLower(vals[0], true)
-	case ">=":
-		lo, none = kIntLower(vals[0], false)
-	case "between":
-		var n1, n2 bool
-		lo, n1 = kIntLower(vals[0], false)
-		hi, n2 = kIntUpper(vals[1], false)
-		none = n1 || n2
-	}
-	switch {
-	case none || lo > hi:
-		return kNonePred{}
-	case lo == math.MinInt64 && hi == math.MaxInt64:
-		return kAllPred{}
-	}
-	return kIntRange{lo: lo, hi: hi}
-}
-
-func kFloatPredicate(cond string, vals []float64) kPredicate {
-	switch cond {
-	case "=", "!=":
-		return kFloatEq{x: vals[0], ne: cond == "!="}
-	case "in", "not in":
-		set := make(map[float64]struct{}, len(vals))
-		for _, v := range vals {
-			set[v] = struct{}{}
-		}
-		return kFloatIn{set: set, not: cond == "not in"}
-	case "between":
-		if vals[0] > vals[1] {
-			return kNonePred{}
-		}
-		return kFloatRange{lo: vals[0], hi: vals[1]}
-	}
-	lo, hi, none := kFloatBounds(cond, vals[0])
-	if none {
-		return kNonePred{}
-	}
-	return kFloatRange{lo: lo, hi: hi}
-}
-
-func kStrPredicate(cond string, vals []string) kPredicate {
-	switch cond {
-	case "=", "!=":
-		return kStrEq{x: vals[0], ne: cond == "!="}
-	case "in", "not in":
-		set := make(map[string]struct{}, len(vals))
-		for _, v := range vals {
-			set[v] = struct{}{}
-		}
-		return kStrIn{set: set, not: cond == "not in"}
-	case "<":
-		return kStrRange{hi: vals[0], hasHi: true}
-	case "<=":
-		return kStrRange{hi: vals[0], hasHi: true, hiIncl: true}
-	case ">":
-		return kStrRange{lo: vals[0], hasLo: true}
-	case ">=":
-		return kStrRange{lo: vals[0], hasLo: true, loIncl: true}
-	}
-	// between
-	return kStrRange{lo: vals[0], hi: vals[1], hasLo: true, hasHi: true, loIncl: true, hiIncl: true}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
 
 // Funnel concatenates the rows of its input pipes into one output pipe
@@ -21,7 +22,7 @@ type Funnel struct {
 	schema *arrow.Schema
 	perms  map[string][]int // per input pipe: its column for each output column; nil when already in order
 	pipes  []string
-	seq    routeSeqConfig
+	seq    outofcore.SeqConfig
 }
 
 var _ openstage.Node = (*Funnel)(nil)
@@ -59,7 +60,7 @@ func (f *Funnel) Plan(_ context.Context, p *openstage.Plan) error {
 	misaligned := false
 	f.perms = map[string][]int{}
 	f.pipes = nil
-	f.seq = routeSeqConfigOf(p)
+	f.seq = outofcore.SeqConfigOf(p)
 	for _, in := range ins {
 		f.pipes = append(f.pipes, in.Pipe)
 		if dup := funnelDuplicate(in.Schema); dup != "" {
@@ -153,7 +154,7 @@ func (f *Funnel) Process(ctx context.Context, in *openstage.Inputs, out *opensta
 		return dp.Batch, dp.Pipe, err
 	}
 	if f.Mode == "sequence" {
-		rd := newRouteSeqReader(in, out, f.seq, f.pipes...)
+		rd := outofcore.NewSeqReader(in, out, f.seq, f.pipes...)
 		defer rd.Release()
 		next = func() (arrow.RecordBatch, string, error) {
 			rec, i, err := rd.Next(ctx)

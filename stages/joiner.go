@@ -4,19 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
-	"github.com/open-stage/openstage/spill"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
-
-// joinMaxBatchRows bounds the output batches of Joiner, however many pairs a
-// many-to-many match produces.
-const joinMaxBatchRows = 64 << 10
 
 // Joiner joins two input pipes on key columns, like SQL's JOIN and pandas'
 // merge (DataStage's Join stage).
@@ -28,7 +21,7 @@ const joinMaxBatchRows = 64 << 10
 // order; with an outer join, or a left (right) join building the left
 // (right) side, the build rows that matched nothing come last. A build side
 // larger than the stage's memory budget is partitioned to disk with the
-// probe side, and joined partition by partition (see join_spill.go).
+// probe side, and joined partition by partition (internal/outofcore).
 type Joiner struct {
 	Left     string            `param:"left" required:"true" pipe:"input" doc:"Name of the input pipe that is the left side of the join."`
 	Right    string            `param:"right" required:"true" pipe:"input" doc:"Name of the input pipe that is the right side of the join."`
@@ -39,32 +32,8 @@ type Joiner struct {
 	Suffixes []string          `param:"suffixes" doc:"Two suffixes added to the names of columns, other than merged keys, that exist on both sides: the first to the left column, the second to the right one. Default [_x, _y], as pandas."`
 	Build    string            `param:"build" default:"auto" enum:"auto,left,right" doc:"Which side is read into memory first: auto builds the right side, except for right joins (the left side). Build the smaller side."`
 
-	plan joinPlan
-	seq  routeSeqConfig
-}
-
-// joinPlan is what Joiner.Plan works out for the run.
-type joinPlan struct {
-	buildLeft     bool
-	lkeys, rkeys  []int // key columns of each side
-	out           []joinOutCol
-	schema        *arrow.Schema
-	keepLeft      bool          // keep left rows without a match
-	keepRight     bool          // keep right rows without a match
-	leftP, rightP string        // pipe names
-	lschema       *arrow.Schema // input schemas
-	rschema       *arrow.Schema
-	budget        int64  // bytes of build side held before spilling; 0 = no limit
-	tempDir       string // for spill files
-}
-
-// joinOutCol says where an output column comes from: column col of the left
-// or right side, or, for a merged key (same name on both sides), key column
-// key of whichever side has the row.
-type joinOutCol struct {
-	left bool
-	col  int
-	key  int // index into lkeys/rkeys for a merged key, else -1
+	plan outofcore.JoinPlan
+	seq  outofcore.SeqConfig
 }
 
 var (
@@ -166,23 +135,23 @@ func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
 		return err
 	}
 
-	pl := joinPlan{
-		lkeys: li, rkeys: ri,
-		keepLeft:  joinType == "left" || joinType == "outer",
-		keepRight: joinType == "right" || joinType == "outer",
-		buildLeft: build == "left" || (build == "auto" && joinType == "right"),
-		leftP:     j.Left, rightP: j.Right,
-		lschema: lport.Schema, rschema: rport.Schema,
-		budget: p.MemoryBudget(), tempDir: p.TempDir(),
+	pl := outofcore.JoinPlan{
+		LKeys: li, RKeys: ri,
+		KeepLeft:  joinType == "left" || joinType == "outer",
+		KeepRight: joinType == "right" || joinType == "outer",
+		BuildLeft: build == "left" || (build == "auto" && joinType == "right"),
+		LeftPipe:  j.Left, RightPipe: j.Right,
+		LSchema: lport.Schema, RSchema: rport.Schema,
+		Budget: p.MemoryBudget(), TempDir: p.TempDir(),
 	}
-	pl.out, pl.schema, err = joinOutputSchema(left, right, li, ri, suffixes)
+	pl.Out, pl.Schema, err = joinOutputSchema(left, right, li, ri, suffixes)
 	if err != nil {
 		return err
 	}
 	j.plan = pl
-	j.seq = routeSeqConfigOf(p)
+	j.seq = outofcore.SeqConfigOf(p)
 	j.declareReads(p, lkeys, rkeys)
-	p.SetOutputs(pl.schema)
+	p.SetOutputs(pl.Schema)
 	return nil
 }
 
@@ -192,21 +161,21 @@ func (j *Joiner) Plan(_ context.Context, p *openstage.Plan) error {
 func (j *Joiner) declareReads(p *openstage.Plan, lkeys, rkeys []string) {
 	pl := &j.plan
 	reads := [2][]string{lkeys, rkeys}
-	for k, c := range pl.out {
-		src := pl.rschema
+	for k, c := range pl.Out {
+		src := pl.RSchema
 		side := 1
-		if c.left {
-			src, side = pl.lschema, 0
+		if c.Left {
+			src, side = pl.LSchema, 0
 		}
-		if name := src.Field(c.col).Name; name != pl.schema.Field(k).Name {
+		if name := src.Field(c.Col).Name; name != pl.Schema.Field(k).Name {
 			reads[side] = append(reads[side], name)
 		}
 	}
 	out := p.Outputs()[0]
-	p.Reads(pl.leftP, reads[0]...)
-	p.Reads(pl.rightP, reads[1]...)
-	p.PassesThrough(pl.leftP, out)
-	p.PassesThrough(pl.rightP, out)
+	p.Reads(pl.LeftPipe, reads[0]...)
+	p.Reads(pl.RightPipe, reads[1]...)
+	p.PassesThrough(pl.LeftPipe, out)
+	p.PassesThrough(pl.RightPipe, out)
 }
 
 // joinKeyNames returns the key columns of both sides, from key or from
@@ -231,7 +200,7 @@ func joinKeyNames(key, lkey, rkey openstage.Strings) ([]string, []string, error)
 // joinOutputSchema lays out the output columns: left columns, then right
 // columns except keys merged into the left ones, with suffixes on other
 // names present on both sides.
-func joinOutputSchema(l, r joinSide, li, ri []int, suffixes []string) ([]joinOutCol, *arrow.Schema, error) {
+func joinOutputSchema(l, r joinSide, li, ri []int, suffixes []string) ([]outofcore.JoinOutCol, *arrow.Schema, error) {
 	ls, rs := l.port.Schema, r.port.Schema
 	lmerged := map[int]int{} // left column -> key index, for merged keys
 	rmerged := map[int]bool{}
@@ -253,11 +222,11 @@ func joinOutputSchema(l, r joinSide, li, ri []int, suffixes []string) ([]joinOut
 			rnames[f.Name] = true
 		}
 	}
-	var cols []joinOutCol
+	var cols []outofcore.JoinOutCol
 	var fields []arrow.Field
 	add := func(left bool, col, key int, f arrow.Field, name string) {
 		f.Name, f.Nullable = name, true
-		cols = append(cols, joinOutCol{left: left, col: col, key: key})
+		cols = append(cols, outofcore.JoinOutCol{Left: left, Col: col, Key: key})
 		fields = append(fields, f)
 	}
 	for i, f := range ls.Fields() {
@@ -291,12 +260,12 @@ func joinOutputSchema(l, r joinSide, li, ri []int, suffixes []string) ([]joinOut
 	return cols, arrow.NewSchema(fields, nil), nil
 }
 
-func joinDescribeOut(l, r joinSide, c joinOutCol, name string) string {
+func joinDescribeOut(l, r joinSide, c outofcore.JoinOutCol, name string) string {
 	s := r
-	if c.left {
+	if c.Left {
 		s = l
 	}
-	orig := s.port.Schema.Field(c.col).Name
+	orig := s.port.Schema.Field(c.Col).Name
 	if orig == name {
 		return fmt.Sprintf("column '%s' of pipe '%s'", orig, s.port.Pipe)
 	}
@@ -306,291 +275,29 @@ func joinDescribeOut(l, r joinSide, c joinOutCol, name string) string {
 // Process reads the build side, then joins the probe side batch by batch.
 func (j *Joiner) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	pl := &j.plan
-	buildPipe, probePipe := pl.rightP, pl.leftP
-	if pl.buildLeft {
-		buildPipe, probePipe = pl.leftP, pl.rightP
+	buildPipe, probePipe := pl.RightPipe, pl.LeftPipe
+	if pl.BuildLeft {
+		buildPipe, probePipe = pl.LeftPipe, pl.RightPipe
 	}
-	rd := newRouteSeqReader(in, out, j.seq, buildPipe, probePipe)
+	rd := outofcore.NewSeqReader(in, out, j.seq, buildPipe, probePipe)
 	defer rd.Release()
-	run := newJoinRun(pl, out)
-	defer run.release()
+	run := outofcore.NewHashJoin(pl, out)
+	defer run.Release()
 	for {
 		rec, side, err := rd.Next(ctx)
 		if err == io.EOF {
-			return run.finish(ctx)
+			return run.Finish(ctx)
 		}
 		if err != nil {
 			return err
 		}
 		if side == 0 {
-			err = run.addBuild(rec)
+			err = run.AddBuild(rec)
 		} else {
-			err = run.addProbe(ctx, rec)
+			err = run.AddProbe(ctx, rec)
 		}
 		if err != nil {
 			return err
 		}
 	}
-}
-
-// joinRun is the state of one run of a Joiner.
-type joinRun struct {
-	plan    *joinPlan
-	out     *openstage.Outputs
-	batches []arrow.RecordBatch // build side as received
-	build   arrow.RecordBatch   // build side as one batch
-	table   *joinHashTable
-	matched []bool // build rows that matched, when unmatched ones are kept
-
-	buildKeys, probeKeys []int
-	buildLeft            bool
-	buildSchema          *arrow.Schema
-	probeSchema          *arrow.Schema
-	keepProbe, keepBuild bool
-
-	held  int64      // bytes of build batches held
-	spill *joinSpill // partitions on disk, once held exceeds the budget
-
-	heads      []int32
-	pidx, bidx []int32 // output rows: probe row and build row (-1 = none)
-}
-
-func newJoinRun(pl *joinPlan, out *openstage.Outputs) *joinRun {
-	r := &joinRun{plan: pl, out: out, buildLeft: pl.buildLeft}
-	r.buildKeys, r.probeKeys = pl.rkeys, pl.lkeys
-	r.keepBuild, r.keepProbe = pl.keepRight, pl.keepLeft
-	r.buildSchema, r.probeSchema = pl.rschema, pl.lschema
-	if r.buildLeft {
-		r.buildKeys, r.probeKeys = pl.lkeys, pl.rkeys
-		r.keepBuild, r.keepProbe = pl.keepLeft, pl.keepRight
-		r.buildSchema, r.probeSchema = pl.lschema, pl.rschema
-	}
-	return r
-}
-
-func (r *joinRun) release() {
-	for _, b := range r.batches {
-		b.Release()
-	}
-	r.batches = nil
-	if r.build != nil {
-		r.build.Release()
-		r.build = nil
-	}
-	r.table, r.matched = nil, nil
-	if r.spill != nil {
-		r.spill.remove()
-		r.spill = nil
-	}
-}
-
-// addBuild takes a build batch: kept in memory, or written to partitions
-// once the build side outgrows the memory budget.
-func (r *joinRun) addBuild(rec arrow.RecordBatch) error {
-	if r.spill != nil {
-		return r.spill.write(r.spill.build, rec, r.buildKeys)
-	}
-	r.batches = append(r.batches, rec)
-	r.held += spill.Size(rec)
-	if r.plan.budget > 0 && r.held > r.plan.budget {
-		return r.startSpill()
-	}
-	return nil
-}
-
-// addProbe joins a probe batch, or partitions it when the build side
-// spilled.
-func (r *joinRun) addProbe(ctx context.Context, rec arrow.RecordBatch) error {
-	if r.spill != nil {
-		return r.spill.write(r.spill.probe, rec, r.probeKeys)
-	}
-	defer rec.Release()
-	if r.table == nil {
-		if err := r.buildTable(); err != nil {
-			return err
-		}
-	}
-	return r.probe(ctx, rec)
-}
-
-// finish ends the join once both sides have ended.
-func (r *joinRun) finish(ctx context.Context) error {
-	if r.spill != nil {
-		return r.joinPartitions(ctx)
-	}
-	if r.table == nil {
-		if err := r.buildTable(); err != nil {
-			return err
-		}
-	}
-	return r.emitUnmatchedBuild(ctx)
-}
-
-// buildTable concatenates the build batches and indexes them by key.
-func (r *joinRun) buildTable() error {
-	build, err := joinConcat(r.out.Allocator(), r.batches, r.buildSchema, "the build side")
-	for _, b := range r.batches {
-		b.Release()
-	}
-	r.batches = nil
-	if err != nil {
-		return err
-	}
-	r.build = build
-	r.table = newJoinHashTable(joinColumns(build, r.buildKeys))
-	if r.keepBuild {
-		r.matched = make([]bool, build.NumRows())
-	}
-	return nil
-}
-
-// joinConcat returns batches (of schema) as one batch; the caller releases
-// both. what names the batches in an error.
-func joinConcat(alloc memory.Allocator, batches []arrow.RecordBatch, schema *arrow.Schema, what string) (arrow.RecordBatch, error) {
-	switch len(batches) {
-	case 0:
-		cols := make([]arrow.Array, schema.NumFields())
-		for c, f := range schema.Fields() {
-			cols[c] = array.MakeArrayOfNull(alloc, f.Type, 0)
-		}
-		rec := array.NewRecordBatch(schema, cols, 0)
-		for _, c := range cols {
-			c.Release()
-		}
-		return rec, nil
-	case 1:
-		batches[0].Retain()
-		return batches[0], nil
-	}
-	var rows int64
-	for _, b := range batches {
-		rows += b.NumRows()
-	}
-	if rows > math.MaxInt32 {
-		return nil, fmt.Errorf("%s has %d rows, more than the %d an in-memory hash table can index; filter rows upstream", what, rows, math.MaxInt32)
-	}
-	cols := make([]arrow.Array, schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	parts := make([]arrow.Array, len(batches))
-	for c := range cols {
-		for b, rec := range batches {
-			parts[b] = rec.Column(c)
-		}
-		arr, err := array.Concatenate(parts, alloc)
-		if err != nil {
-			return nil, fmt.Errorf("concatenating %s: %w", what, err)
-		}
-		cols[c] = arr
-	}
-	return array.NewRecordBatch(schema, cols, rows), nil
-}
-
-// probe joins one probe batch against the build side.
-func (r *joinRun) probe(ctx context.Context, rec arrow.RecordBatch) error {
-	r.heads = r.table.probe(joinColumns(rec, r.probeKeys), r.heads)
-	next := r.table.next
-	for i, head := range r.heads {
-		if head < 0 {
-			if r.keepProbe {
-				r.pidx = append(r.pidx, int32(i))
-				r.bidx = append(r.bidx, -1)
-				if len(r.pidx) == joinMaxBatchRows {
-					if err := r.flush(ctx, rec); err != nil {
-						return err
-					}
-				}
-			}
-			continue
-		}
-		for b := head; b >= 0; b = next[b] {
-			if r.matched != nil {
-				r.matched[b] = true
-			}
-			r.pidx = append(r.pidx, int32(i))
-			r.bidx = append(r.bidx, b)
-			if len(r.pidx) == joinMaxBatchRows {
-				if err := r.flush(ctx, rec); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return r.flush(ctx, rec)
-}
-
-// emitUnmatchedBuild sends the build rows that matched nothing, when the
-// join keeps them.
-func (r *joinRun) emitUnmatchedBuild(ctx context.Context) error {
-	if !r.keepBuild {
-		return nil
-	}
-	for b, m := range r.matched {
-		if m {
-			continue
-		}
-		r.pidx = append(r.pidx, -1)
-		r.bidx = append(r.bidx, int32(b))
-		if len(r.pidx) == joinMaxBatchRows {
-			if err := r.flush(ctx, nil); err != nil {
-				return err
-			}
-		}
-	}
-	return r.flush(ctx, nil)
-}
-
-// flush sends the output rows gathered in pidx and bidx: rows of probe (nil
-// for unmatched build rows, whose probe columns are null) and of the build
-// side.
-func (r *joinRun) flush(ctx context.Context, probe arrow.RecordBatch) error {
-	n := len(r.pidx)
-	if n == 0 {
-		return nil
-	}
-	alloc := r.out.Allocator()
-	// A probe batch whose rows each appear once, in order (a left join on
-	// a unique build key, typically), is passed through without copying.
-	whole := probe != nil && int64(n) == probe.NumRows()
-	for k := 0; whole && k < n; k++ {
-		whole = r.pidx[k] == int32(k)
-	}
-	cols := make([]arrow.Array, len(r.plan.out))
-	for c, oc := range r.plan.out {
-		fromProbe := oc.left != r.buildLeft
-		col := oc.col
-		if oc.key >= 0 {
-			// A merged key comes from the side that has the row: the probe
-			// side, except for unmatched build rows.
-			fromProbe = probe != nil
-			col = r.plan.lkeys[oc.key]
-			if fromProbe == r.buildLeft {
-				col = r.plan.rkeys[oc.key]
-			}
-		}
-		switch {
-		case !fromProbe:
-			cols[c] = openstage.TakeArray(alloc, r.build.Column(col), r.bidx)
-		case probe == nil:
-			cols[c] = array.MakeArrayOfNull(alloc, r.plan.schema.Field(c).Type, n)
-		case whole:
-			cols[c] = probe.Column(col)
-			cols[c].Retain()
-		default:
-			cols[c] = openstage.TakeArray(alloc, probe.Column(col), r.pidx)
-		}
-	}
-	rec := array.NewRecordBatch(r.plan.schema, cols, int64(n))
-	for _, c := range cols {
-		c.Release()
-	}
-	r.pidx, r.bidx = r.pidx[:0], r.bidx[:0]
-	err := r.out.Send(ctx, rec)
-	rec.Release()
-	return err
 }

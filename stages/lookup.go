@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
 
 // Lookup enriches the rows of a stream pipe with the columns of the one row
@@ -24,7 +26,7 @@ type Lookup struct {
 	Reject       string            `param:"reject" doc:"Name of the output pipe that receives the stream rows not found, with an added error column (with on_miss: reject)."`
 
 	plan lookupPlan
-	seq  routeSeqConfig
+	seq  outofcore.SeqConfig
 }
 
 // lookupPlan is what Lookup.Plan works out for the run.
@@ -190,7 +192,7 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 		}
 	}
 	l.plan = pl
-	l.seq = routeSeqConfigOf(p)
+	l.seq = outofcore.SeqConfigOf(p)
 	// Projection pushdown: the keys are read; the other columns pass
 	// through by name (a reference column never shares a stream column's
 	// name).
@@ -206,7 +208,7 @@ func (l *Lookup) Plan(_ context.Context, p *openstage.Plan) error {
 // Process loads the reference, then looks up every stream batch.
 func (l *Lookup) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	pl := &l.plan
-	rd := newRouteSeqReader(in, out, l.seq, pl.refPipe, pl.streamPipe)
+	rd := outofcore.NewSeqReader(in, out, l.seq, pl.refPipe, pl.streamPipe)
 	defer rd.Release()
 	run := &lookupRun{plan: pl, out: out, reject: l.Reject}
 	defer run.release()
@@ -254,7 +256,7 @@ type lookupRun struct {
 	reject  string
 	batches []arrow.RecordBatch // reference as received
 	ref     arrow.RecordBatch   // reference as one batch
-	table   *joinHashTable
+	table   *kernel.HashTable
 	heads   []int32
 	rows    int // stream rows seen
 }
@@ -272,7 +274,7 @@ func (r *lookupRun) release() {
 
 // load indexes the reference and checks that its keys are unique.
 func (r *lookupRun) load() error {
-	ref, err := joinConcat(r.out.Allocator(), r.batches, r.plan.refSchema, "the reference")
+	ref, err := kernel.ConcatBuild(r.out.Allocator(), r.batches, r.plan.refSchema, "the reference")
 	for _, b := range r.batches {
 		b.Release()
 	}
@@ -281,18 +283,18 @@ func (r *lookupRun) load() error {
 		return err
 	}
 	r.ref = ref
-	keys := joinColumns(ref, r.plan.refKeys)
-	r.table = newJoinHashTable(keys)
+	keys := kernel.Columns(ref, r.plan.refKeys)
+	r.table = kernel.NewHashTable(keys)
 	// Chains list rows in order, so the first row with a successor is the
 	// first occurrence of the first duplicated key.
-	for row, next := range r.table.next {
+	for row, next := range r.table.Next {
 		if next >= 0 {
 			names := make([]string, len(r.plan.refKeys))
 			for k, c := range r.plan.refKeys {
 				names[k] = r.plan.refSchema.Field(c).Name
 			}
 			return fmt.Errorf("reference key %s appears twice (rows %d and %d); a lookup needs unique keys — use RemoveDuplicates first or a Joiner",
-				joinFormatKey(names, keys, row), row+1, next+1)
+				kernel.FormatKey(names, keys, row), row+1, next+1)
 		}
 	}
 	return nil
@@ -301,8 +303,8 @@ func (r *lookupRun) load() error {
 // lookup matches one stream batch.
 func (r *lookupRun) lookup(ctx context.Context, rec arrow.RecordBatch) error {
 	pl := r.plan
-	keys := joinColumns(rec, pl.streamKeys)
-	r.heads = r.table.probe(keys, r.heads)
+	keys := kernel.Columns(rec, pl.streamKeys)
+	r.heads = r.table.Probe(keys, r.heads)
 	first := r.rows
 	r.rows += int(rec.NumRows())
 	var kept, missed []int32
@@ -328,7 +330,7 @@ func (r *lookupRun) lookup(ctx context.Context, rec arrow.RecordBatch) error {
 	case pl.onMiss == "fail":
 		i := int(missed[0])
 		return fmt.Errorf("stream row %d: key %s not found in reference pipe '%s'%s; set on_miss to continue, drop or reject to keep going",
-			first+i+1, joinFormatKey(pl.keyNames, keys, i), pl.refPipe, lookupNullNote(keys, i))
+			first+i+1, kernel.FormatKey(pl.keyNames, keys, i), pl.refPipe, lookupNullNote(keys, i))
 	case pl.onMiss == "continue":
 		r.out.Count("missed", int64(nmiss))
 	case pl.onMiss == "drop":
@@ -336,7 +338,7 @@ func (r *lookupRun) lookup(ctx context.Context, rec arrow.RecordBatch) error {
 	case pl.onMiss == "reject":
 		msgs := make([]string, len(missed))
 		for k, i := range missed {
-			msgs[k] = fmt.Sprintf("key %s not found in reference pipe '%s'%s", joinFormatKey(pl.keyNames, keys, int(i)), pl.refPipe, lookupNullNote(keys, int(i)))
+			msgs[k] = fmt.Sprintf("key %s not found in reference pipe '%s'%s", kernel.FormatKey(pl.keyNames, keys, int(i)), pl.refPipe, lookupNullNote(keys, int(i)))
 		}
 		rej := openstage.Rejects(r.out.Allocator(), rec, missed, msgs)
 		err := r.out.SendTo(ctx, r.reject, rej)

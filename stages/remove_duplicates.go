@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
 
 // RemoveDuplicates keeps one row per distinct key (DataStage's Remove
@@ -50,7 +52,7 @@ type RemoveDuplicates struct {
 	Keep      string            `param:"keep" default:"first" enum:"first,last" doc:"Which row of each key to keep: first or last (in sort_by order, or input order without sort_by)."`
 
 	keyCols []int
-	sortBy  []kSortColRef
+	sortBy  []kernel.SortRef
 	last    bool
 	budget  int64
 	tempDir string
@@ -157,7 +159,7 @@ func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := kKeyKindOf(in.Field(idx).Type); !ok {
+		if _, ok := kernel.KeyKindOf(in.Field(idx).Type); !ok {
 			return fmt.Errorf("cannot use column '%s' of type %s as a key", k, in.Field(idx).Type)
 		}
 		r.keyCols = append(r.keyCols, idx)
@@ -198,8 +200,8 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 	if len(r.sortBy) == 0 && !r.last {
 		return r.stream(ctx, in, out)
 	}
-	srt := r.sorter(out, true)
-	defer srt.release()
+	srt := r.dedup().Sorter(out.Allocator(), true)
+	defer srt.Release()
 	if len(r.sortBy) > 0 && !r.fullSort {
 		done, err := r.dedupBest(ctx, in, out, srt)
 		if done || err != nil {
@@ -214,34 +216,39 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 		if err != nil {
 			return err
 		}
-		if err := srt.add(dp.Batch); err != nil {
+		if err := srt.Add(dp.Batch); err != nil {
 			return err
 		}
 	}
 	return r.finishGathered(ctx, srt, out)
 }
 
+// dedup is the plan of the spilling path.
+func (r *RemoveDuplicates) dedup() *outofcore.Dedup {
+	return &outofcore.Dedup{KeyCols: r.keyCols, SortBy: r.sortBy, NCols: r.ncols, Last: r.last, Budget: r.budget, TempDir: r.tempDir}
+}
+
 // finishGathered keeps the first (or last) row of each key among the rows
 // gathered in srt, in memory or through the spilling path.
-func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *spillSorter, out *openstage.Outputs) error {
-	if srt.spilledAny() {
-		return r.dedupSpilled(ctx, srt, out)
+func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *outofcore.Sorter, out *openstage.Outputs) error {
+	if srt.SpilledAny() {
+		return r.dedup().Finish(ctx, srt, out)
 	}
-	rec, err := srt.takeHeld()
+	rec, err := srt.TakeHeld()
 	if err != nil || rec == nil {
 		return err
 	}
 	defer rec.Release()
 	n := int(rec.NumRows())
-	grouper := kNewGrouper(rec.Schema(), r.keyCols, false)
-	gids := grouper.ids(rec, nil)
-	order := kIdentity(n)
+	grouper := kernel.NewGrouper(rec.Schema(), r.keyCols, false)
+	gids := grouper.IDs(rec, nil)
+	order := kernel.Identity(n)
 	if len(r.sortBy) > 0 {
-		order = kSortIndex(sortColsOf(rec, r.sortBy), n, false)
+		order = kernel.SortIndex(kernel.SortCols(rec, r.sortBy), n, false)
 	}
-	kept := make([]int32, 0, grouper.groups())
+	kept := make([]int32, 0, grouper.Groups())
 	if r.last {
-		lastPos := make([]int32, grouper.groups())
+		lastPos := make([]int32, grouper.Groups())
 		for pos, row := range order {
 			lastPos[gids[row]] = int32(pos)
 		}
@@ -251,7 +258,7 @@ func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *spillSorter,
 			}
 		}
 	} else {
-		seen := make([]bool, grouper.groups())
+		seen := make([]bool, grouper.Groups())
 		for _, row := range order {
 			if !seen[gids[row]] {
 				seen[gids[row]] = true
@@ -259,7 +266,7 @@ func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *spillSorter,
 			}
 		}
 	}
-	return kSendPermuted(ctx, out, rec, kept)
+	return kernel.SendPermuted(ctx, out, rec, kept)
 }
 
 // stream keeps the first row of each key as batches arrive. Group ids are
@@ -272,12 +279,12 @@ func (r *RemoveDuplicates) finishGathered(ctx context.Context, srt *spillSorter,
 // the other half of the budget, spilling) path, which at the end keeps the
 // first row of each of those keys in input order. The output is the same.
 func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
-	var grouper *kGrouper
+	var grouper *kernel.Grouper
 	var gids, sel []int32
-	var srt *spillSorter // rows of new keys once the key set is frozen
+	var srt *outofcore.Sorter // rows of new keys once the key set is frozen
 	defer func() {
 		if srt != nil {
-			srt.release()
+			srt.Release()
 		}
 	}()
 	for {
@@ -293,12 +300,12 @@ func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out
 		}
 		rec := dp.Batch
 		if grouper == nil {
-			grouper = kNewGrouper(rec.Schema(), r.keyCols, false)
+			grouper = kernel.NewGrouper(rec.Schema(), r.keyCols, false)
 		}
-		next := int32(grouper.groups())
-		gids = grouper.ids(rec, gids)
+		next := int32(grouper.Groups())
+		gids = grouper.IDs(rec, gids)
 		sel = sel[:0]
-		if grouper.frozen {
+		if grouper.Frozen {
 			for i, id := range gids {
 				if id < 0 {
 					sel = append(sel, int32(i))
@@ -309,9 +316,9 @@ func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out
 			case 0:
 				rec.Release()
 			case len(gids):
-				err = srt.add(rec)
+				err = srt.Add(rec)
 			default:
-				err = srt.add(openstage.Take(out.Allocator(), rec, sel))
+				err = srt.Add(openstage.Take(out.Allocator(), rec, sel))
 				rec.Release()
 			}
 			if err != nil {
@@ -325,10 +332,10 @@ func (r *RemoveDuplicates) stream(ctx context.Context, in *openstage.Inputs, out
 				next++
 			}
 		}
-		if r.budget > 0 && grouper.heldBytes() > r.budget/2 {
-			grouper.frozen = true
-			srt = r.sorter(out, true)
-			srt.budget = max(1, r.budget/2)
+		if r.budget > 0 && grouper.HeldBytes() > r.budget/2 {
+			grouper.Frozen = true
+			srt = r.dedup().Sorter(out.Allocator(), true)
+			srt.Budget = max(1, r.budget/2)
 		}
 		var res arrow.RecordBatch
 		switch len(sel) {

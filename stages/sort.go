@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+	"github.com/open-stage/openstage/internal/outofcore"
 )
 
 // Sort orders all its input by one or more columns (DataStage's Sort stage).
@@ -34,7 +36,7 @@ type Sort struct {
 	Keys  SortKeys `param:"keys" required:"true" doc:"Columns to sort by: a column name, or a list of names or of {field, ascending} (ascending defaults to true)."`
 	Nulls string   `param:"nulls" default:"last" enum:"first,last" doc:"Where nulls go: first or last (the default), whatever each key's direction."`
 
-	cols    []kSortColRef
+	cols    []kernel.SortRef
 	budget  int64
 	tempDir string
 }
@@ -44,12 +46,6 @@ var _ openstage.Accumulator = (*Sort)(nil)
 // Accumulates implements openstage.Accumulator: Sort holds its input (up to
 // its memory budget, then spills sorted runs).
 func (s *Sort) Accumulates() bool { return true }
-
-// kSortColRef is a planned sort key: column index and direction.
-type kSortColRef struct {
-	col  int
-	desc bool
-}
 
 // SortKey is one key of a Sort: a column and its direction.
 type SortKey struct {
@@ -217,35 +213,27 @@ func sortNullsFirst(v string) (bool, error) {
 }
 
 // sortPlanKeys resolves sort keys against a schema.
-func sortPlanKeys(s *arrow.Schema, keys []SortKey, verb string) ([]kSortColRef, error) {
-	cols := make([]kSortColRef, len(keys))
+func sortPlanKeys(s *arrow.Schema, keys []SortKey, verb string) ([]kernel.SortRef, error) {
+	cols := make([]kernel.SortRef, len(keys))
 	for i, k := range keys {
 		idx, err := openstage.FieldIndex(s, k.Field)
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := kKeyKindOf(s.Field(idx).Type); !ok {
+		if _, ok := kernel.KeyKindOf(s.Field(idx).Type); !ok {
 			return nil, fmt.Errorf("cannot %s column '%s' of type %s", verb, k.Field, s.Field(idx).Type)
 		}
-		cols[i] = kSortColRef{col: idx, desc: k.Descending}
+		cols[i] = kernel.SortRef{Col: idx, Desc: k.Descending}
 	}
 	return cols, nil
-}
-
-func sortColsOf(rec arrow.RecordBatch, refs []kSortColRef) []kSortCol {
-	cols := make([]kSortCol, len(refs))
-	for i, r := range refs {
-		cols[i] = kSortCol{arr: rec.Column(r.col), desc: r.desc}
-	}
-	return cols
 }
 
 // Process gathers the input, sorts it and sends it; past the memory budget
 // it sorts runs to spill files and merges them.
 func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
 	nullsFirst, _ := sortNullsFirst(s.Nulls)
-	srt := &spillSorter{budget: s.budget, dir: s.tempDir, alloc: out.Allocator(), keys: s.cols, nullsFirst: nullsFirst}
-	defer srt.release()
+	srt := &outofcore.Sorter{Budget: s.budget, Dir: s.tempDir, Alloc: out.Allocator(), Keys: s.cols, NullsFirst: nullsFirst}
+	defer srt.Release()
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {
@@ -254,25 +242,25 @@ func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 		if err != nil {
 			return err
 		}
-		if err := srt.add(dp.Batch); err != nil {
+		if err := srt.Add(dp.Batch); err != nil {
 			return err
 		}
 	}
-	if !srt.spilledAny() {
-		rec, err := srt.takeHeld()
+	if !srt.SpilledAny() {
+		rec, err := srt.TakeHeld()
 		if err != nil || rec == nil {
 			return err
 		}
 		defer rec.Release()
-		idx := kSortIndex(sortColsOf(rec, s.cols), int(rec.NumRows()), nullsFirst)
-		return kSendPermuted(ctx, out, rec, idx)
+		idx := kernel.SortIndex(kernel.SortCols(rec, s.cols), int(rec.NumRows()), nullsFirst)
+		return kernel.SendPermuted(ctx, out, rec, idx)
 	}
-	err := srt.merge(ctx, func(rec arrow.RecordBatch) error {
+	err := srt.Merge(ctx, func(rec arrow.RecordBatch) error {
 		defer rec.Release()
 		return out.Send(ctx, rec)
 	})
-	out.Count("spilled_rows", srt.spilled)
-	out.Count("spill_runs", int64(len(srt.runs)))
+	out.Count("spilled_rows", srt.SpilledRows())
+	out.Count("spill_runs", int64(srt.Runs()))
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
 )
 
 // Switcher sends each row to the output pipe that its value of one field
@@ -389,5 +390,5 @@ func switcherUnmatched(col arrow.Array, i, first int, field string) error {
 	if col.IsNull(i) {
 		return fmt.Errorf("row %d: field '%s' is null, which matches no mapping, and there is no default pipe", first+i+1, field)
 	}
-	return fmt.Errorf("row %d: value %s of field '%s' matches no mapping and there is no default pipe", first+i+1, joinFormatValue(col, i), field)
+	return fmt.Errorf("row %d: value %s of field '%s' matches no mapping and there is no default pipe", first+i+1, kernel.FormatValue(col, i), field)
 }

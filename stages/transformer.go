@@ -18,6 +18,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
 )
 
 // RowFunc transforms one row of a Transformer. The row maps every input
@@ -259,7 +260,7 @@ func trDependencyOrder(list Derivations) (Derivations, error) {
 	users := make([][]int, len(list))
 	for i, d := range list {
 		deps[i] = map[int]bool{}
-		idents, err := kParseIdents(d.Expr)
+		idents, err := kernel.ParseIdents(d.Expr)
 		if err != nil {
 			return nil, fmt.Errorf("'%s': %w", d.Column, err)
 		}
@@ -339,7 +340,7 @@ type Transformer struct {
 // trDerived is a planned derivation.
 type trDerived struct {
 	name   string
-	prog   *kExprProgram
+	prog   *kernel.ExprProgram
 	typ    arrow.DataType
 	outIdx int
 }
@@ -409,7 +410,7 @@ func (t *Transformer) Plan(_ context.Context, p *openstage.Plan) error {
 	t.in, t.alloc, t.fn, t.derived, t.rowRefs = in, p.Allocator(), nil, nil, nil
 	set := 0
 	for _, b := range []bool{len(t.Derive) > 0, t.Function != "", t.Func != nil} {
-		set += kB2i(b)
+		set += kernel.B2i(b)
 	}
 	switch {
 	case set == 0:
@@ -503,7 +504,7 @@ func trUnknownFunction(r *openstage.Registry, name string) error {
 }
 
 func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
-	env := kNewExprEnv(in)
+	env := kernel.NewExprEnv(in)
 	types := map[string]arrow.DataType{}
 	fields := append([]arrow.Field{}, in.Fields()...)
 	pos := map[string]int{}
@@ -521,7 +522,7 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 			return nil, fmt.Errorf("derive '%s': the column is derived twice", d.Column)
 		}
 		seen[d.Column] = true
-		prog, err := kCompileExpr(d.Expr, env)
+		prog, err := kernel.CompileExpr(d.Expr, env)
 		if err != nil {
 			return nil, fmt.Errorf("derive '%s': %w", d.Column, err)
 		}
@@ -530,16 +531,16 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 			if dt, err = openstage.ParseType(d.Type); err != nil {
 				return nil, fmt.Errorf("derive '%s': %w", d.Column, err)
 			}
-		} else if id, ok := prog.prog.Node().(*ast.IdentifierNode); ok && types[id.Value] != nil && types[id.Value].ID() == arrow.DATE32 {
+		} else if id, ok := prog.Program.Node().(*ast.IdentifierNode); ok && types[id.Value] != nil && types[id.Value].ID() == arrow.DATE32 {
 			dt = openstage.Date // a copy of a date column stays a date
-		} else if dt, ok = kExprArrowType(prog.typ); !ok {
+		} else if dt, ok = kernel.ExprArrowType(prog.Type); !ok {
 			what := "cannot be known before the data is seen"
-			if prog.typ != nil {
-				what = "is " + prog.typ.String()
+			if prog.Type != nil {
+				what = "is " + prog.Type.String()
 			}
 			return nil, fmt.Errorf("derive '%s': the type of %q %s; set it with {expr: ..., type: int64|float64|bool|string|date|timestamp} or convert with int(), float() or string()", d.Column, d.Expr, what)
 		}
-		env.set(d.Column, kExprZero(dt))
+		env.Set(d.Column, kernel.ExprZero(dt))
 		types[d.Column] = dt
 		f := arrow.Field{Name: d.Column, Type: dt, Nullable: true}
 		idx, ok := pos[d.Column]
@@ -550,7 +551,7 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 			pos[d.Column] = idx
 			fields = append(fields, f)
 		}
-		for _, r := range prog.refs {
+		for _, r := range prog.Refs {
 			refs[r] = true
 		}
 		t.derived = append(t.derived, trDerived{name: d.Column, prog: prog, typ: dt, outIdx: idx})
@@ -644,15 +645,15 @@ func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc mem
 			b.Release()
 		}
 	}()
-	row := kNewExprRow(rec, t.rowRefs)
+	row := kernel.NewExprRow(rec, t.rowRefs)
 	vals := make([]any, len(t.derived))
 	var rej trRejects
 	kept := make([]int32, 0, n)
 rows:
 	for i := range n {
-		row.load(i)
+		row.Load(i)
 		for k, d := range t.derived {
-			v, err := row.eval(d.prog)
+			v, err := row.Eval(d.prog)
 			if err == nil {
 				v, err = trNormalize(d.typ, v)
 			}
@@ -663,7 +664,7 @@ rows:
 				continue rows
 			}
 			vals[k] = v
-			row.env[d.name] = trExprValue(v)
+			row.Set(d.name, trExprValue(v))
 		}
 		for k, v := range vals {
 			trAppend(builders[k], v)
@@ -802,7 +803,7 @@ func (t *Transformer) batchFunc(ctx context.Context, rec arrow.RecordBatch, offs
 func trDescribe(s *arrow.Schema) string {
 	parts := make([]string, s.NumFields())
 	for i, f := range s.Fields() {
-		parts[i] = f.Name + " " + kTypeName(f.Type)
+		parts[i] = f.Name + " " + openstage.TypeName(f.Type)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -817,7 +818,7 @@ func trNormalize(dt arrow.DataType, v any) (any, error) {
 	}
 	switch dt.ID() {
 	case arrow.INT64:
-		if i, ok := kAnyInt(v); ok {
+		if i, ok := kernel.AnyInt(v); ok {
 			return i, nil
 		}
 		switch x := v.(type) {
@@ -835,7 +836,7 @@ func trNormalize(dt arrow.DataType, v any) (any, error) {
 		}
 		return nil, fmt.Errorf("cannot store %T in an int64 column", v)
 	case arrow.FLOAT64:
-		if i, ok := kAnyInt(v); ok {
+		if i, ok := kernel.AnyInt(v); ok {
 			return float64(i), nil
 		}
 		switch x := v.(type) {
@@ -883,7 +884,7 @@ func trNormalize(dt arrow.DataType, v any) (any, error) {
 			}
 			tm = p
 		default:
-			return nil, fmt.Errorf("cannot store %T in a %s column", v, kTypeName(dt))
+			return nil, fmt.Errorf("cannot store %T in a %s column", v, openstage.TypeName(dt))
 		}
 		if dt.ID() == arrow.DATE32 {
 			return arrow.Date32FromTime(tm), nil

@@ -9,7 +9,8 @@
 package all
 
 import (
-	_ "github.com/open-stage/openstage/csvio"     // CSVOrigin, CSVDestination
-	_ "github.com/open-stage/openstage/parquetio" // ParquetOrigin, ParquetDestination
-	_ "github.com/open-stage/openstage/stages"    // the built-in stages
+	_ "github.com/open-stage/openstage/bigqueryio" // GCPBigQueryOrigin, GCPBigQueryDestination
+	_ "github.com/open-stage/openstage/csvio"      // CSVOrigin, CSVDestination
+	_ "github.com/open-stage/openstage/parquetio"  // ParquetOrigin, ParquetDestination
+	_ "github.com/open-stage/openstage/stages"     // the built-in stages
 )

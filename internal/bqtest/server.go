@@ -25,6 +25,9 @@ type Options struct {
 	PageRows int
 	// Location of datasets created without one, and of jobs (default "US").
 	Location string
+	// Authorize, if set, is asked about every request; an error answers
+	// 401 with the service's message (tests of refused credentials).
+	Authorize func(r *http.Request) error
 }
 
 // Server is a running local BigQuery-compatible server.
@@ -161,7 +164,7 @@ func invalidQuery(format string, args ...any) *apiError {
 }
 
 var statusNames = map[int]string{
-	400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
+	400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
 	500: "INTERNAL", 501: "UNIMPLEMENTED",
 }
 
@@ -224,7 +227,15 @@ func errorReply(e *apiError) *reply {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rep := s.route(r)
+	var rep *reply
+	if s.opts.Authorize != nil {
+		if err := s.opts.Authorize(r); err != nil {
+			rep = errorReply(&apiError{401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. " + err.Error()})
+		}
+	}
+	if rep == nil {
+		rep = s.route(r)
+	}
 	s.stats.serverNanos.Add(int64(time.Since(start)))
 	s.stats.requests.Add(1)
 	for k, v := range rep.header {

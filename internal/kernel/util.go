@@ -1,4 +1,4 @@
-package stages
+package kernel
 
 // Helpers shared by the Filter, Aggregator, Sort and RemoveDuplicates kernels:
 // selection-vector pooling, gathering a whole input into one record batch,
@@ -16,17 +16,17 @@ import (
 	"github.com/open-stage/openstage"
 )
 
-// kChunkRows is how many rows the blocking stages (Sort, Aggregator,
+// ChunkRows is how many rows the blocking stages (Sort, Aggregator,
 // RemoveDuplicates with buffering) put in each batch they send.
-const kChunkRows = 1 << 16
+const ChunkRows = 1 << 16
 
-// kSelPool recycles selection vectors so that a Filter does not allocate one
+// SelPool recycles selection vectors so that a Filter does not allocate one
 // per batch.
-var kSelPool = sync.Pool{New: func() any { return new([]int32) }}
+var SelPool = sync.Pool{New: func() any { return new([]int32) }}
 
-// kGetSel returns a pooled selection vector of length n (contents undefined).
-func kGetSel(n int) *[]int32 {
-	p := kSelPool.Get().(*[]int32)
+// GetSel returns a pooled selection vector of length n (contents undefined).
+func GetSel(n int) *[]int32 {
+	p := SelPool.Get().(*[]int32)
 	if cap(*p) < n {
 		*p = make([]int32, n)
 	}
@@ -34,11 +34,11 @@ func kGetSel(n int) *[]int32 {
 	return p
 }
 
-func kPutSel(p *[]int32) { kSelPool.Put(p) }
+func PutSel(p *[]int32) { SelPool.Put(p) }
 
-// kSendPermuted sends rows idx of rec, in that order, in batches of at most
-// kChunkRows rows. When idx is the identity it sends zero-copy slices.
-func kSendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.RecordBatch, idx []int32) error {
+// SendPermuted sends rows idx of rec, in that order, in batches of at most
+// ChunkRows rows. When idx is the identity it sends zero-copy slices.
+func SendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.RecordBatch, idx []int32) error {
 	identity := len(idx) == int(rec.NumRows())
 	for i, v := range idx {
 		if int(v) != i {
@@ -46,8 +46,8 @@ func kSendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.Record
 			break
 		}
 	}
-	for start := 0; start < len(idx); start += kChunkRows {
-		end := min(start+kChunkRows, len(idx))
+	for start := 0; start < len(idx); start += ChunkRows {
+		end := min(start+ChunkRows, len(idx))
 		var chunk arrow.RecordBatch
 		if identity {
 			chunk = rec.NewSlice(int64(start), int64(end))
@@ -63,8 +63,8 @@ func kSendPermuted(ctx context.Context, out *openstage.Outputs, rec arrow.Record
 	return nil
 }
 
-// kIdentity returns 0..n-1.
-func kIdentity(n int) []int32 {
+// Identity returns 0..n-1.
+func Identity(n int) []int32 {
 	idx := make([]int32, n)
 	for i := range idx {
 		idx[i] = int32(i)
@@ -72,17 +72,17 @@ func kIdentity(n int) []int32 {
 	return idx
 }
 
-// kValidBits returns the validity bitmap and offset of arr, or nil when arr
+// ValidBits returns the validity bitmap and offset of arr, or nil when arr
 // has no nulls.
-func kValidBits(arr arrow.Array) ([]byte, int) {
+func ValidBits(arr arrow.Array) ([]byte, int) {
 	if arr.NullN() == 0 {
 		return nil, 0
 	}
 	return arr.NullBitmapBytes(), arr.Data().Offset()
 }
 
-// kIsValid reads bit i (+offset) of a validity bitmap; a nil bitmap means valid.
-func kIsValid(bits []byte, off, i int) bool {
+// IsValid reads bit i (+offset) of a validity bitmap; a nil bitmap means valid.
+func IsValid(bits []byte, off, i int) bool {
 	if bits == nil {
 		return true
 	}
@@ -90,18 +90,18 @@ func kIsValid(bits []byte, off, i int) bool {
 	return bits[j>>3]&(1<<(uint(j)&7)) != 0
 }
 
-// kB2i converts a bool to 0 or 1; the compiler turns it into a SETcc, which
+// B2i converts a bool to 0 or 1; the compiler turns it into a SETcc, which
 // keeps the selection loops free of unpredictable branches.
-func kB2i(b bool) int {
+func B2i(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-// kIntLike reports whether values of t are stored as integers that order
+// IntLike reports whether values of t are stored as integers that order
 // like the values: int64, date, timestamp (and bool, as 0 and 1).
-func kIntLike(t arrow.DataType) bool {
+func IntLike(t arrow.DataType) bool {
 	switch t.ID() {
 	case arrow.INT64, arrow.DATE32, arrow.TIMESTAMP, arrow.BOOL:
 		return true
@@ -109,8 +109,8 @@ func kIntLike(t arrow.DataType) bool {
 	return false
 }
 
-// kInt64At returns value i of an int-like array as int64.
-func kInt64At(arr arrow.Array, i int) int64 {
+// Int64At returns value i of an int-like array as int64.
+func Int64At(arr arrow.Array, i int) int64 {
 	switch a := arr.(type) {
 	case *array.Int64:
 		return a.Value(i)
@@ -124,12 +124,12 @@ func kInt64At(arr arrow.Array, i int) int64 {
 		}
 		return 0
 	}
-	panic(fmt.Sprintf("kInt64At: %s is not int-like", arr.DataType()))
+	panic(fmt.Sprintf("Int64At: %s is not int-like", arr.DataType()))
 }
 
-// kBuildInt64Like builds an array of type dt (int64, date, timestamp or
+// BuildInt64Like builds an array of type dt (int64, date, timestamp or
 // bool) from int64 values; valid[i] false gives a null (valid nil: none).
-func kBuildInt64Like(alloc memory.Allocator, dt arrow.DataType, vals []int64, valid []bool) arrow.Array {
+func BuildInt64Like(alloc memory.Allocator, dt arrow.DataType, vals []int64, valid []bool) arrow.Array {
 	isValid := func(i int) bool { return valid == nil || valid[i] }
 	switch dt.ID() {
 	case arrow.INT64:
@@ -181,29 +181,29 @@ func kBuildInt64Like(alloc memory.Allocator, dt arrow.DataType, vals []int64, va
 		}
 		return b.NewArray()
 	}
-	panic(fmt.Sprintf("kBuildInt64Like: %s is not int-like", dt))
+	panic(fmt.Sprintf("BuildInt64Like: %s is not int-like", dt))
 }
 
-// kBuildFloat64 builds a float64 array; valid nil means no nulls.
-func kBuildFloat64(alloc memory.Allocator, vals []float64, valid []bool) arrow.Array {
+// BuildFloat64 builds a float64 array; valid nil means no nulls.
+func BuildFloat64(alloc memory.Allocator, vals []float64, valid []bool) arrow.Array {
 	b := array.NewFloat64Builder(alloc)
 	defer b.Release()
 	b.AppendValues(vals, valid)
 	return b.NewArray()
 }
 
-// kBuildString builds a string array; valid nil means no nulls.
-func kBuildString(alloc memory.Allocator, vals []string, valid []bool) arrow.Array {
+// BuildString builds a string array; valid nil means no nulls.
+func BuildString(alloc memory.Allocator, vals []string, valid []bool) arrow.Array {
 	b := array.NewStringBuilder(alloc)
 	defer b.Release()
 	b.AppendValues(vals, valid)
 	return b.NewArray()
 }
 
-// kFloatKey normalises a float for hashing and ordering: -0 becomes 0 (they
+// FloatKey normalises a float for hashing and ordering: -0 becomes 0 (they
 // are equal), and ok is false for NaN, which the stages treat as null, as
 // pandas does.
-func kFloatKey(v float64) (float64, bool) {
+func FloatKey(v float64) (float64, bool) {
 	if v != v {
 		return 0, false
 	}
@@ -212,6 +212,3 @@ func kFloatKey(v float64) (float64, bool) {
 	}
 	return v, true
 }
-
-// kTypeList formats the names of data types for messages.
-func kTypeName(t arrow.DataType) string { return openstage.TypeName(t) }

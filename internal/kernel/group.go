@@ -1,4 +1,4 @@
-package stages
+package kernel
 
 // Grouping kernel shared by Aggregator and RemoveDuplicates: it gives every
 // row a dense group id (0, 1, 2, ... in order of first appearance) from the
@@ -23,33 +23,33 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-type kKeyKind uint8
+type KeyKind uint8
 
 const (
-	kKeyInt kKeyKind = iota // int64, date, timestamp
-	kKeyFloat
-	kKeyString
-	kKeyBool
+	KeyInt KeyKind = iota // int64, date, timestamp
+	KeyFloat
+	KeyString
+	KeyBool
 )
 
-func kKeyKindOf(t arrow.DataType) (kKeyKind, bool) {
+func KeyKindOf(t arrow.DataType) (KeyKind, bool) {
 	switch t.ID() {
 	case arrow.INT64, arrow.DATE32, arrow.TIMESTAMP:
-		return kKeyInt, true
+		return KeyInt, true
 	case arrow.FLOAT64:
-		return kKeyFloat, true
+		return KeyFloat, true
 	case arrow.STRING:
-		return kKeyString, true
+		return KeyString, true
 	case arrow.BOOL:
-		return kKeyBool, true
+		return KeyBool, true
 	}
 	return 0, false
 }
 
-// kKeyValues holds the key value of every group for one key column.
-type kKeyValues struct {
+// KeyValues holds the key value of every group for one key column.
+type KeyValues struct {
 	typ    arrow.DataType
-	kind   kKeyKind
+	kind   KeyKind
 	ints   []int64
 	floats []float64
 	strs   []string
@@ -57,27 +57,27 @@ type kKeyValues struct {
 	bytes  int64 // of the strings
 }
 
-func (k *kKeyValues) appendNull() {
+func (k *KeyValues) appendNull() {
 	switch k.kind {
-	case kKeyInt, kKeyBool:
+	case KeyInt, KeyBool:
 		k.ints = append(k.ints, 0)
-	case kKeyFloat:
+	case KeyFloat:
 		k.floats = append(k.floats, 0)
-	case kKeyString:
+	case KeyString:
 		k.strs = append(k.strs, "")
 	}
 	k.valid = append(k.valid, false)
 }
 
 // appendFrom stores value i of arr (which must be valid and, for floats, not NaN).
-func (k *kKeyValues) appendFrom(arr arrow.Array, i int) {
+func (k *KeyValues) appendFrom(arr arrow.Array, i int) {
 	switch k.kind {
-	case kKeyInt, kKeyBool:
-		k.ints = append(k.ints, kInt64At(arr, i))
-	case kKeyFloat:
-		v, _ := kFloatKey(arr.(*array.Float64).Value(i))
+	case KeyInt, KeyBool:
+		k.ints = append(k.ints, Int64At(arr, i))
+	case KeyFloat:
+		v, _ := FloatKey(arr.(*array.Float64).Value(i))
 		k.floats = append(k.floats, v)
-	case kKeyString:
+	case KeyString:
 		v := strings.Clone(arr.(*array.String).Value(i))
 		k.strs = append(k.strs, v)
 		k.bytes += int64(len(v))
@@ -85,25 +85,25 @@ func (k *kKeyValues) appendFrom(arr arrow.Array, i int) {
 	k.valid = append(k.valid, true)
 }
 
-func (k *kKeyValues) build(alloc memory.Allocator) arrow.Array {
+func (k *KeyValues) build(alloc memory.Allocator) arrow.Array {
 	switch k.kind {
-	case kKeyFloat:
-		return kBuildFloat64(alloc, k.floats, k.valid)
-	case kKeyString:
-		return kBuildString(alloc, k.strs, k.valid)
+	case KeyFloat:
+		return BuildFloat64(alloc, k.floats, k.valid)
+	case KeyString:
+		return BuildString(alloc, k.strs, k.valid)
 	}
-	return kBuildInt64Like(alloc, k.typ, k.ints, k.valid)
+	return BuildInt64Like(alloc, k.typ, k.ints, k.valid)
 }
 
-// kGrouper assigns group ids.
-type kGrouper struct {
+// Grouper assigns group ids.
+type Grouper struct {
 	cols  []int
-	kinds []kKeyKind
+	kinds []KeyKind
 	store bool // keep each group's key values (Aggregator); RemoveDuplicates does not
 	n     int32
 	// frozen: no new groups; a row of an unknown key gets id -1 (the
 	// Aggregator past its memory budget, which spills those rows).
-	frozen bool
+	Frozen bool
 
 	ints   map[int64]int32
 	floats map[float64]int32
@@ -121,38 +121,38 @@ type kGrouper struct {
 	multi      map[string]int32
 	buf        []byte
 
-	keys []kKeyValues
+	keys []KeyValues
 }
 
-// kNewGrouper returns a grouper over columns cols of schema s. With no
+// NewGrouper returns a grouper over columns cols of schema s. With no
 // columns every row is in group 0.
-func kNewGrouper(s *arrow.Schema, cols []int, store bool) *kGrouper {
-	g := &kGrouper{cols: cols, store: store, nullID: -1, bools: [3]int32{-1, -1, -1}}
+func NewGrouper(s *arrow.Schema, cols []int, store bool) *Grouper {
+	g := &Grouper{cols: cols, store: store, nullID: -1, bools: [3]int32{-1, -1, -1}}
 	for _, c := range cols {
 		t := s.Field(c).Type
-		kind, _ := kKeyKindOf(t)
+		kind, _ := KeyKindOf(t)
 		g.kinds = append(g.kinds, kind)
-		g.keys = append(g.keys, kKeyValues{typ: t, kind: kind})
+		g.keys = append(g.keys, KeyValues{typ: t, kind: kind})
 	}
 	switch {
 	case len(cols) != 1:
 		g.multi = map[string]int32{}
-	case g.kinds[0] == kKeyInt:
+	case g.kinds[0] == KeyInt:
 		g.ints = map[int64]int32{}
-	case g.kinds[0] == kKeyFloat:
+	case g.kinds[0] == KeyFloat:
 		g.floats = map[float64]int32{}
-	case g.kinds[0] == kKeyString:
+	case g.kinds[0] == KeyString:
 		g.strs = map[string]int32{}
 	}
 	return g
 }
 
 // groups returns the number of groups so far.
-func (g *kGrouper) groups() int { return int(g.n) }
+func (g *Grouper) Groups() int { return int(g.n) }
 
 // newGroup creates a group whose key values are those of row i of rec.
-func (g *kGrouper) newGroup(rec arrow.RecordBatch, i int) int32 {
-	if g.frozen {
+func (g *Grouper) newGroup(rec arrow.RecordBatch, i int) int32 {
+	if g.Frozen {
 		return -1
 	}
 	id := g.n
@@ -160,7 +160,7 @@ func (g *kGrouper) newGroup(rec arrow.RecordBatch, i int) int32 {
 	if g.store {
 		for k, c := range g.cols {
 			arr := rec.Column(c)
-			if arr.IsNull(i) || (g.kinds[k] == kKeyFloat && math.IsNaN(arr.(*array.Float64).Value(i))) {
+			if arr.IsNull(i) || (g.kinds[k] == KeyFloat && math.IsNaN(arr.(*array.Float64).Value(i))) {
 				g.keys[k].appendNull()
 			} else {
 				g.keys[k].appendFrom(arr, i)
@@ -172,7 +172,7 @@ func (g *kGrouper) newGroup(rec arrow.RecordBatch, i int) int32 {
 
 // ids writes the group id of every row of rec into gids (grown as needed)
 // and returns it.
-func (g *kGrouper) ids(rec arrow.RecordBatch, gids []int32) []int32 {
+func (g *Grouper) IDs(rec arrow.RecordBatch, gids []int32) []int32 {
 	n := int(rec.NumRows())
 	if cap(gids) < n {
 		gids = make([]int32, n)
@@ -192,11 +192,11 @@ func (g *kGrouper) ids(rec arrow.RecordBatch, gids []int32) []int32 {
 	arr := rec.Column(g.cols[0])
 	switch a := arr.(type) {
 	case *array.Int64:
-		kGroupInts(g, rec, a.Int64Values(), arr, gids)
+		GroupInts(g, rec, a.Int64Values(), arr, gids)
 	case *array.Date32:
-		kGroupInts(g, rec, a.Date32Values(), arr, gids)
+		GroupInts(g, rec, a.Date32Values(), arr, gids)
 	case *array.Timestamp:
-		kGroupInts(g, rec, a.TimestampValues(), arr, gids)
+		GroupInts(g, rec, a.TimestampValues(), arr, gids)
 	case *array.Float64:
 		g.idsFloat(rec, a, gids)
 	case *array.String:
@@ -207,15 +207,15 @@ func (g *kGrouper) ids(rec arrow.RecordBatch, gids []int32) []int32 {
 	return gids
 }
 
-func (g *kGrouper) nullGroup(rec arrow.RecordBatch, i int) int32 {
+func (g *Grouper) nullGroup(rec arrow.RecordBatch, i int) int32 {
 	if g.nullID < 0 {
 		g.nullID = g.newGroup(rec, i)
 	}
 	return g.nullID
 }
 
-func kGroupInts[T ~int32 | ~int64](g *kGrouper, rec arrow.RecordBatch, vals []T, arr arrow.Array, gids []int32) {
-	bits, off := kValidBits(arr)
+func GroupInts[T ~int32 | ~int64](g *Grouper, rec arrow.RecordBatch, vals []T, arr arrow.Array, gids []int32) {
+	bits, off := ValidBits(arr)
 	if !g.denseTried {
 		g.denseTried = true
 		g.initDense(vals, bits, off)
@@ -226,7 +226,7 @@ func kGroupInts[T ~int32 | ~int64](g *kGrouper, rec arrow.RecordBatch, vals []T,
 	var last int64
 	lastID := int32(-1)
 	for i, tv := range vals {
-		if !kIsValid(bits, off, i) {
+		if !IsValid(bits, off, i) {
 			gids[i] = g.nullGroup(rec, i)
 			continue
 		}
@@ -258,7 +258,7 @@ func kGroupInts[T ~int32 | ~int64](g *kGrouper, rec arrow.RecordBatch, vals []T,
 
 // initDense sets up the direct-index table when the values of the first
 // batch span less than 2^20.
-func (g *kGrouper) initDense(vals any, bits []byte, off int) {
+func (g *Grouper) initDense(vals any, bits []byte, off int) {
 	lo, hi, seen := int64(0), int64(0), false
 	visit := func(v int64) {
 		if !seen {
@@ -269,19 +269,19 @@ func (g *kGrouper) initDense(vals any, bits []byte, off int) {
 	switch vs := vals.(type) {
 	case []int64:
 		for i, v := range vs {
-			if kIsValid(bits, off, i) {
+			if IsValid(bits, off, i) {
 				visit(v)
 			}
 		}
 	case []arrow.Date32:
 		for i, v := range vs {
-			if kIsValid(bits, off, i) {
+			if IsValid(bits, off, i) {
 				visit(int64(v))
 			}
 		}
 	case []arrow.Timestamp:
 		for i, v := range vs {
-			if kIsValid(bits, off, i) {
+			if IsValid(bits, off, i) {
 				visit(int64(v))
 			}
 		}
@@ -300,11 +300,11 @@ func (g *kGrouper) initDense(vals any, bits []byte, off int) {
 	}
 }
 
-func (g *kGrouper) idsFloat(rec arrow.RecordBatch, a *array.Float64, gids []int32) {
-	bits, off := kValidBits(a)
+func (g *Grouper) idsFloat(rec arrow.RecordBatch, a *array.Float64, gids []int32) {
+	bits, off := ValidBits(a)
 	for i, raw := range a.Float64Values() {
-		v, ok := kFloatKey(raw)
-		if !ok || !kIsValid(bits, off, i) {
+		v, ok := FloatKey(raw)
+		if !ok || !IsValid(bits, off, i) {
 			gids[i] = g.nullGroup(rec, i)
 			continue
 		}
@@ -319,10 +319,10 @@ func (g *kGrouper) idsFloat(rec arrow.RecordBatch, a *array.Float64, gids []int3
 	}
 }
 
-func (g *kGrouper) idsString(rec arrow.RecordBatch, a *array.String, gids []int32) {
-	bits, off := kValidBits(a)
+func (g *Grouper) idsString(rec arrow.RecordBatch, a *array.String, gids []int32) {
+	bits, off := ValidBits(a)
 	for i := range a.Len() {
-		if !kIsValid(bits, off, i) {
+		if !IsValid(bits, off, i) {
 			gids[i] = g.nullGroup(rec, i)
 			continue
 		}
@@ -338,11 +338,11 @@ func (g *kGrouper) idsString(rec arrow.RecordBatch, a *array.String, gids []int3
 	}
 }
 
-func (g *kGrouper) idsBool(rec arrow.RecordBatch, a *array.Boolean, gids []int32) {
+func (g *Grouper) idsBool(rec arrow.RecordBatch, a *array.Boolean, gids []int32) {
 	for i := range a.Len() {
 		slot := 2
 		if a.IsValid(i) {
-			slot = kB2i(a.Value(i))
+			slot = B2i(a.Value(i))
 		}
 		if g.bools[slot] < 0 {
 			g.bools[slot] = g.newGroup(rec, i)
@@ -351,30 +351,30 @@ func (g *kGrouper) idsBool(rec arrow.RecordBatch, a *array.Boolean, gids []int32
 	}
 }
 
-// kKeyEncoder appends the encoding of row i of one key column to buf.
-type kKeyEncoder func(buf []byte, i int) []byte
+// KeyEncoder appends the encoding of row i of one key column to buf.
+type KeyEncoder func(buf []byte, i int) []byte
 
-func kNewKeyEncoder(arr arrow.Array) kKeyEncoder {
-	bits, off := kValidBits(arr)
+func NewKeyEncoder(arr arrow.Array) KeyEncoder {
+	bits, off := ValidBits(arr)
 	switch a := arr.(type) {
 	case *array.Int64, *array.Date32, *array.Timestamp, *array.Boolean:
 		return func(buf []byte, i int) []byte {
-			if !kIsValid(bits, off, i) {
+			if !IsValid(bits, off, i) {
 				return append(buf, 0)
 			}
-			return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(kInt64At(a, i)))
+			return binary.LittleEndian.AppendUint64(append(buf, 1), uint64(Int64At(a, i)))
 		}
 	case *array.Float64:
 		return func(buf []byte, i int) []byte {
-			v, ok := kFloatKey(a.Value(i))
-			if !ok || !kIsValid(bits, off, i) {
+			v, ok := FloatKey(a.Value(i))
+			if !ok || !IsValid(bits, off, i) {
 				return append(buf, 0)
 			}
 			return binary.LittleEndian.AppendUint64(append(buf, 1), math.Float64bits(v))
 		}
 	case *array.String:
 		return func(buf []byte, i int) []byte {
-			if !kIsValid(bits, off, i) {
+			if !IsValid(bits, off, i) {
 				return append(buf, 0)
 			}
 			s := a.Value(i)
@@ -385,10 +385,10 @@ func kNewKeyEncoder(arr arrow.Array) kKeyEncoder {
 	return nil
 }
 
-func (g *kGrouper) idsMulti(rec arrow.RecordBatch, gids []int32) {
-	encs := make([]kKeyEncoder, len(g.cols))
+func (g *Grouper) idsMulti(rec arrow.RecordBatch, gids []int32) {
+	encs := make([]KeyEncoder, len(g.cols))
 	for k, c := range g.cols {
-		encs[k] = kNewKeyEncoder(rec.Column(c))
+		encs[k] = NewKeyEncoder(rec.Column(c))
 	}
 	for i := range gids {
 		buf := g.buf[:0]
@@ -409,7 +409,7 @@ func (g *kGrouper) idsMulti(rec arrow.RecordBatch, gids []int32) {
 
 // heldBytes estimates the memory of the groups: hash table entries and key
 // values.
-func (g *kGrouper) heldBytes() int64 {
+func (g *Grouper) HeldBytes() int64 {
 	n := int64(g.n) * int64(48+16*len(g.cols))
 	for _, k := range g.keys {
 		n += 2 * k.bytes // the key values and the map's copy
@@ -421,7 +421,7 @@ func (g *kGrouper) heldBytes() int64 {
 }
 
 // keyArrays returns the key columns of the groups, in group id order.
-func (g *kGrouper) keyArrays(alloc memory.Allocator) []arrow.Array {
+func (g *Grouper) KeyArrays(alloc memory.Allocator) []arrow.Array {
 	out := make([]arrow.Array, len(g.keys))
 	for i := range g.keys {
 		out[i] = g.keys[i].build(alloc)

@@ -1,4 +1,4 @@
-package stages
+package kernel
 
 // Expression support shared by Filter's `expr:` and Transformer's `derive:`,
 // built on github.com/expr-lang/expr.
@@ -8,7 +8,7 @@ package stages
 // timestamps as time.Time (UTC). It is compiled and type-checked once, at
 // Plan, against the column types. It is sandboxed: the only variables are
 // the row's columns, there are no custom functions, `date()` parses in UTC,
-// and the expression may have at most kExprMaxNodes nodes (the VM also keeps
+// and the expression may have at most ExprMaxNodes nodes (the VM also keeps
 // expr's default memory budget per evaluation).
 //
 // Nulls: a null value is passed as nil. `x == nil`, `x != nil` and `x ?? d`
@@ -38,14 +38,14 @@ import (
 	"github.com/open-stage/openstage"
 )
 
-// kExprMaxNodes caps the size of an expression's syntax tree.
-const kExprMaxNodes = 2000
+// ExprMaxNodes caps the size of an expression's syntax tree.
+const ExprMaxNodes = 2000
 
-var kTimeType = reflect.TypeFor[time.Time]()
+var TimeType = reflect.TypeFor[time.Time]()
 
-// kExprZero returns the value standing for a column of type t when an
+// ExprZero returns the value standing for a column of type t when an
 // expression is type-checked.
-func kExprZero(t arrow.DataType) any {
+func ExprZero(t arrow.DataType) any {
 	switch t.ID() {
 	case arrow.INT64:
 		return int(0)
@@ -61,53 +61,53 @@ func kExprZero(t arrow.DataType) any {
 	return nil // unknown: the checker lets anything through
 }
 
-// kExprEnv is the set of variables an expression may use, in column order
+// ExprEnv is the set of variables an expression may use, in column order
 // (for messages), with their check-time values.
-type kExprEnv struct {
+type ExprEnv struct {
 	names []string
 	types map[string]any
 }
 
-func kNewExprEnv(s *arrow.Schema) *kExprEnv {
-	e := &kExprEnv{types: map[string]any{}}
+func NewExprEnv(s *arrow.Schema) *ExprEnv {
+	e := &ExprEnv{types: map[string]any{}}
 	for _, f := range s.Fields() {
-		e.set(f.Name, kExprZero(f.Type))
+		e.Set(f.Name, ExprZero(f.Type))
 	}
 	return e
 }
 
-func (e *kExprEnv) set(name string, zero any) {
+func (e *ExprEnv) Set(name string, zero any) {
 	if _, ok := e.types[name]; !ok {
 		e.names = append(e.names, name)
 	}
 	e.types[name] = zero
 }
 
-// kExprProgram is a compiled expression.
-type kExprProgram struct {
-	src  string
-	prog *vm.Program
-	refs []string     // the columns it refers to, sorted
-	typ  reflect.Type // its static result type (nil when unknown)
+// ExprProgram is a compiled expression.
+type ExprProgram struct {
+	Src     string
+	Program *vm.Program
+	Refs    []string     // the columns it refers to, sorted
+	Type    reflect.Type // its static result type (nil when unknown)
 }
 
-// kCompileExpr compiles src against env. An unknown name is reported as
+// CompileExpr compiles src against env. An unknown name is reported as
 // openstage.FieldIndex reports a missing column.
-func kCompileExpr(src string, env *kExprEnv, extra ...expr.Option) (*kExprProgram, error) {
+func CompileExpr(src string, env *ExprEnv, extra ...expr.Option) (*ExprProgram, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("expression is empty")
 	}
-	opts := append([]expr.Option{expr.Env(env.types), expr.Timezone("UTC"), expr.MaxNodes(kExprMaxNodes)}, extra...)
+	opts := append([]expr.Option{expr.Env(env.types), expr.Timezone("UTC"), expr.MaxNodes(ExprMaxNodes)}, extra...)
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		return nil, kExprError(err, env.names)
+		return nil, ExprError(err, env.names)
 	}
-	p := &kExprProgram{src: src, prog: prog, typ: prog.Node().Type()}
-	if p.typ != nil && p.typ.Kind() == reflect.Interface {
-		p.typ = nil
+	p := &ExprProgram{Src: src, Program: prog, Type: prog.Node().Type()}
+	if p.Type != nil && p.Type.Kind() == reflect.Interface {
+		p.Type = nil
 	}
 	seen := map[string]bool{}
-	idents := kExprIdents(prog.Node())
+	idents := ExprIdents(prog.Node())
 	for _, name := range idents {
 		if name == "$env" { // the whole row: every column is used
 			idents = env.names
@@ -117,15 +117,15 @@ func kCompileExpr(src string, env *kExprEnv, extra ...expr.Option) (*kExprProgra
 	for _, name := range idents {
 		if _, isCol := env.types[name]; isCol && !seen[name] {
 			seen[name] = true
-			p.refs = append(p.refs, name)
+			p.Refs = append(p.Refs, name)
 		}
 	}
-	sort.Strings(p.refs)
+	sort.Strings(p.Refs)
 	return p, nil
 }
 
-// kExprError turns an expr compile or run error into one line.
-func kExprError(err error, names []string) error {
+// ExprError turns an expr compile or run error into one line.
+func ExprError(err error, names []string) error {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
 		return err
@@ -145,36 +145,36 @@ func kExprError(err error, names []string) error {
 	return fmt.Errorf("%s (at character %d)", fe.Message, fe.Column+1)
 }
 
-type kIdentVisitor struct{ names []string }
+type IdentVisitor struct{ names []string }
 
-func (v *kIdentVisitor) Visit(n *ast.Node) {
+func (v *IdentVisitor) Visit(n *ast.Node) {
 	if id, ok := (*n).(*ast.IdentifierNode); ok {
 		v.names = append(v.names, id.Value)
 	}
 }
 
-// kExprIdents returns the identifiers an expression tree uses.
-func kExprIdents(n ast.Node) []string {
-	v := &kIdentVisitor{}
+// ExprIdents returns the identifiers an expression tree uses.
+func ExprIdents(n ast.Node) []string {
+	v := &IdentVisitor{}
 	ast.Walk(&n, v)
 	return v.names
 }
 
-// kParseIdents parses src (without type checking) and returns its identifiers.
-func kParseIdents(src string) ([]string, error) {
+// ParseIdents parses src (without type checking) and returns its identifiers.
+func ParseIdents(src string) ([]string, error) {
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return nil, kExprError(err, nil)
+		return nil, ExprError(err, nil)
 	}
-	return kExprIdents(tree.Node), nil
+	return ExprIdents(tree.Node), nil
 }
 
-// kExprArrowType maps the static type of an expression to a column type.
-func kExprArrowType(t reflect.Type) (arrow.DataType, bool) {
+// ExprArrowType maps the static type of an expression to a column type.
+func ExprArrowType(t reflect.Type) (arrow.DataType, bool) {
 	if t == nil {
 		return nil, false
 	}
-	if t == kTimeType {
+	if t == TimeType {
 		return openstage.Timestamp, true
 	}
 	switch t.Kind() {
@@ -191,8 +191,8 @@ func kExprArrowType(t reflect.Type) (arrow.DataType, bool) {
 	return nil, false
 }
 
-// kExprReader returns value i of arr as an expression sees it (nil for null).
-func kExprReader(arr arrow.Array) func(i int) any {
+// ExprReader returns value i of arr as an expression sees it (nil for null).
+func ExprReader(arr arrow.Array) func(i int) any {
 	switch a := arr.(type) {
 	case *array.Int64:
 		return func(i int) any {
@@ -246,29 +246,33 @@ func kExprReader(arr arrow.Array) func(i int) any {
 	}
 }
 
-// kExprRow evaluates compiled expressions over the rows of one batch. It is
+// ExprRow evaluates compiled expressions over the rows of one batch. It is
 // used by one goroutine at a time.
-type kExprRow struct {
+type ExprRow struct {
 	env     map[string]any
 	vm      vm.VM
 	names   []string
 	readers []func(int) any
 }
 
-func kNewExprRow(rec arrow.RecordBatch, refs []string) *kExprRow {
-	r := &kExprRow{env: make(map[string]any, len(refs))}
+func NewExprRow(rec arrow.RecordBatch, refs []string) *ExprRow {
+	r := &ExprRow{env: make(map[string]any, len(refs))}
 	s := rec.Schema()
 	for _, name := range refs {
 		if idx := s.FieldIndices(name); len(idx) > 0 {
 			r.names = append(r.names, name)
-			r.readers = append(r.readers, kExprReader(rec.Column(idx[0])))
+			r.readers = append(r.readers, ExprReader(rec.Column(idx[0])))
 		}
 	}
 	return r
 }
 
-// load sets the variables of row i.
-func (r *kExprRow) load(i int) {
+// Set sets variable name of the loaded row (a derived column that later
+// expressions read).
+func (r *ExprRow) Set(name string, v any) { r.env[name] = v }
+
+// Load sets the variables of row i.
+func (r *ExprRow) Load(i int) {
 	for k, read := range r.readers {
 		r.env[r.names[k]] = read(i)
 	}
@@ -276,24 +280,24 @@ func (r *kExprRow) load(i int) {
 
 // eval runs p on the loaded row. A failure with a null among p's columns
 // gives (nil, nil): see the package comment on nulls.
-func (r *kExprRow) eval(p *kExprProgram) (any, error) {
-	v, err := r.vm.Run(p.prog, r.env)
+func (r *ExprRow) Eval(p *ExprProgram) (any, error) {
+	v, err := r.vm.Run(p.Program, r.env)
 	if err != nil {
-		for _, name := range p.refs {
+		for _, name := range p.Refs {
 			if r.env[name] == nil {
 				return nil, nil
 			}
 		}
-		return nil, kExprError(err, nil)
+		return nil, ExprError(err, nil)
 	}
 	return v, nil
 }
 
 // describe formats the values of p's columns in the loaded row, to identify
 // a row in an error message.
-func (r *kExprRow) describe(p *kExprProgram) string {
-	parts := make([]string, 0, len(p.refs))
-	for _, name := range p.refs {
+func (r *ExprRow) Describe(p *ExprProgram) string {
+	parts := make([]string, 0, len(p.Refs))
+	for _, name := range p.Refs {
 		v := r.env[name]
 		switch x := v.(type) {
 		case nil:

@@ -54,7 +54,9 @@ func TestKTake(t *testing.T) {
 				if g.IsNull(k) != src.IsNull(int(i)) || (!g.IsNull(k) && g.ValueStr(k) != src.ValueStr(int(i))) {
 					t.Fatalf("slice %v column %s row %d (source row %d): %s, want %s", sl, s.Field(c).Name, k, i, g.ValueStr(k), src.ValueStr(int(i)))
 				}
-				nulls += kB2i(src.IsNull(int(i)))
+				if src.IsNull(int(i)) {
+					nulls++
+				}
 			}
 			if g.NullN() != nulls {
 				t.Fatalf("slice %v column %s: %d nulls, want %d", sl, s.Field(c).Name, g.NullN(), nulls)

@@ -1,4 +1,4 @@
-package stages
+package outofcore
 
 // RemoveDuplicates beyond its memory budget (sort_by, or keep: last). The
 // in-memory path sorts by sort_by and keeps the first (or last) row of each
@@ -19,29 +19,42 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
 	"github.com/open-stage/openstage/spill"
 )
 
-// sorter returns the external sorter of the first pass.
-func (r *RemoveDuplicates) sorter(out *openstage.Outputs, withPos bool) *spillSorter {
-	keys := make([]kSortColRef, 0, len(r.keyCols)+len(r.sortBy)+1)
-	for _, c := range r.keyCols {
-		keys = append(keys, kSortColRef{col: c})
-	}
-	keys = append(keys, r.sortBy...)
-	keys = append(keys, kSortColRef{col: r.ncols})
-	return &spillSorter{budget: r.budget, dir: r.tempDir, alloc: out.Allocator(), keys: keys, withPos: withPos}
+// Dedup is what RemoveDuplicates' spilling path needs from its plan.
+type Dedup struct {
+	KeyCols []int            // key columns
+	SortBy  []kernel.SortRef // sort_by columns
+	NCols   int              // columns of the input
+	Last    bool             // keep: last
+	Budget  int64
+	TempDir string
 }
 
-// dedupSpilled finishes a RemoveDuplicates whose input was spilled by s1.
-func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, out *openstage.Outputs) error {
+// Sorter returns the external sorter of the first pass.
+func (r *Dedup) Sorter(alloc memory.Allocator, withPos bool) *Sorter {
+	keys := make([]kernel.SortRef, 0, len(r.KeyCols)+len(r.SortBy)+1)
+	for _, c := range r.KeyCols {
+		keys = append(keys, kernel.SortRef{Col: c})
+	}
+	keys = append(keys, r.SortBy...)
+	keys = append(keys, kernel.SortRef{Col: r.NCols})
+	return &Sorter{Budget: r.Budget, Dir: r.TempDir, Alloc: alloc, Keys: keys, WithPos: withPos}
+}
+
+// Finish finishes a RemoveDuplicates whose input was spilled by s1 (from
+// Sorter(alloc, true)).
+func (r *Dedup) Finish(ctx context.Context, s1 *Sorter, out *openstage.Outputs) error {
 	alloc := out.Allocator()
-	keys2 := append(append([]kSortColRef{}, r.sortBy...), kSortColRef{col: r.ncols})
-	s2 := &spillSorter{budget: r.budget, dir: r.tempDir, alloc: alloc, keys: keys2}
-	defer s2.release()
-	b := array.NewRecordBuilder(alloc, s1.schema)
+	keys2 := append(append([]kernel.SortRef{}, r.SortBy...), kernel.SortRef{Col: r.NCols})
+	s2 := &Sorter{Budget: r.Budget, Dir: r.TempDir, Alloc: alloc, Keys: keys2}
+	defer s2.Release()
+	b := array.NewRecordBuilder(alloc, s1.RunSchema())
 	defer b.Release()
 	nb := 0
 	flush := func() error {
@@ -49,14 +62,14 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 			return nil
 		}
 		nb = 0
-		return s2.add(b.NewRecordBatch())
+		return s2.Add(b.NewRecordBatch())
 	}
 	keep := func(rec arrow.RecordBatch, i int) error {
 		for c := range int(rec.NumCols()) {
 			spill.AppendFrom(b.Field(c), rec.Column(c), i)
 		}
 		nb++
-		if nb >= kChunkRows {
+		if nb >= kernel.ChunkRows {
 			return flush()
 		}
 		return nil
@@ -67,7 +80,7 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 			prev.Release()
 		}
 	}()
-	err := s1.merge(ctx, func(rec arrow.RecordBatch) error {
+	err := s1.Merge(ctx, func(rec arrow.RecordBatch) error {
 		n := int(rec.NumRows())
 		for i := range n {
 			pb, pi := rec, i-1
@@ -77,12 +90,12 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 					pi = int(prev.NumRows()) - 1
 				}
 			}
-			if pb != nil && spillKeysEqual(r.keyCols, pb, pi, rec, i) {
+			if pb != nil && kernel.KeysEqual(r.KeyCols, pb, pi, rec, i) {
 				continue
 			}
 			var err error
 			switch {
-			case !r.last:
+			case !r.Last:
 				err = keep(rec, i)
 			case pb != nil:
 				err = keep(pb, pi)
@@ -102,7 +115,7 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 		prev = rec
 		return nil
 	})
-	if err == nil && r.last && prev != nil {
+	if err == nil && r.Last && prev != nil {
 		err = keep(prev, int(prev.NumRows())-1)
 	}
 	if err == nil {
@@ -116,27 +129,27 @@ func (r *RemoveDuplicates) dedupSpilled(ctx context.Context, s1 *spillSorter, ou
 		return err
 	}
 	strip := func(rec arrow.RecordBatch) arrow.RecordBatch {
-		return array.NewRecordBatch(s1.in, rec.Columns()[:r.ncols], rec.NumRows())
+		return array.NewRecordBatch(s1.InputSchema(), rec.Columns()[:r.NCols], rec.NumRows())
 	}
-	if !s2.spilledAny() {
-		rec, herr := s2.takeHeld()
+	if !s2.SpilledAny() {
+		rec, herr := s2.TakeHeld()
 		if herr != nil || rec == nil {
 			return herr
 		}
-		idx := kSortIndex(sortColsOf(rec, keys2), int(rec.NumRows()), false)
+		idx := kernel.SortIndex(kernel.SortCols(rec, keys2), int(rec.NumRows()), false)
 		res := strip(rec)
 		rec.Release()
 		defer res.Release()
-		err = kSendPermuted(ctx, out, res, idx)
+		err = kernel.SendPermuted(ctx, out, res, idx)
 	} else {
-		err = s2.merge(ctx, func(rec arrow.RecordBatch) error {
+		err = s2.Merge(ctx, func(rec arrow.RecordBatch) error {
 			res := strip(rec)
 			rec.Release()
 			defer res.Release()
 			return out.Send(ctx, res)
 		})
 	}
-	out.Count("spilled_rows", s1.spilled+s2.spilled)
-	out.Count("spill_runs", int64(len(s1.runs)+len(s2.runs)))
+	out.Count("spilled_rows", s1.SpilledRows()+s2.SpilledRows())
+	out.Count("spill_runs", int64(s1.Runs()+s2.Runs()))
 	return err
 }

@@ -1,4 +1,4 @@
-package stages
+package outofcore
 
 import (
 	"context"
@@ -12,18 +12,18 @@ import (
 	"github.com/open-stage/openstage/spill"
 )
 
-// routeSeqConfig is what a routeSeqReader needs from the stage's plan.
-type routeSeqConfig struct {
+// SeqConfig is what a SeqReader needs from the stage's plan.
+type SeqConfig struct {
 	forkJoin bool   // openstage.Plan.ForkJoin
 	budget   int64  // bytes of early batches held in memory before spilling
 	tempDir  string // for spill files
 }
 
-func routeSeqConfigOf(p *openstage.Plan) routeSeqConfig {
-	return routeSeqConfig{forkJoin: p.ForkJoin(), budget: p.MemoryBudget(), tempDir: p.TempDir()}
+func SeqConfigOf(p *openstage.Plan) SeqConfig {
+	return SeqConfig{forkJoin: p.ForkJoin(), budget: p.MemoryBudget(), tempDir: p.TempDir()}
 }
 
-// routeSeqReader returns the batches of several input pipes one pipe after
+// SeqReader returns the batches of several input pipes one pipe after
 // the other: every batch of pipes[0], then every batch of pipes[1], ... It is
 // how Joiner and Lookup read their build side before their probe side, and
 // how Funnel reads its inputs in sequence.
@@ -37,28 +37,28 @@ func routeSeqConfigOf(p *openstage.Plan) routeSeqConfig {
 // any pipe has and keeps the batches of later pipes until their turn,
 // counting their rows as "rows_buffered": in memory up to the budget, then in
 // spill files ("spilled_rows").
-type routeSeqReader struct {
+type SeqReader struct {
 	in      *openstage.Inputs
 	out     *openstage.Outputs
-	cfg     routeSeqConfig
+	cfg     SeqConfig
 	pipes   []string
 	cur     int
 	eof     []bool
-	pending []routeQueue // batches received ahead of their pipe's turn
-	held    int64        // bytes of pending batches in memory
+	pending []seqQueue // batches received ahead of their pipe's turn
+	held    int64      // bytes of pending batches in memory
 }
 
-func newRouteSeqReader(in *openstage.Inputs, out *openstage.Outputs, cfg routeSeqConfig, pipes ...string) *routeSeqReader {
-	return &routeSeqReader{
+func NewSeqReader(in *openstage.Inputs, out *openstage.Outputs, cfg SeqConfig, pipes ...string) *SeqReader {
+	return &SeqReader{
 		in: in, out: out, cfg: cfg, pipes: pipes,
 		eof:     make([]bool, len(pipes)),
-		pending: make([]routeQueue, len(pipes)),
+		pending: make([]seqQueue, len(pipes)),
 	}
 }
 
 // Next returns the next batch and the index of its pipe in pipes, or io.EOF
 // when every pipe has ended. The caller owns the batch.
-func (r *routeSeqReader) Next(ctx context.Context) (arrow.RecordBatch, int, error) {
+func (r *SeqReader) Next(ctx context.Context) (arrow.RecordBatch, int, error) {
 	for r.cur < len(r.pipes) {
 		i := r.cur
 		rec, size, err := r.pending[i].pop(r.out.Allocator())
@@ -115,7 +115,7 @@ func (r *routeSeqReader) Next(ctx context.Context) (arrow.RecordBatch, int, erro
 }
 
 // hold keeps rec, a batch of pipe j, until j's turn.
-func (r *routeSeqReader) hold(j int, rec arrow.RecordBatch) error {
+func (r *SeqReader) hold(j int, rec arrow.RecordBatch) error {
 	n := rec.NumRows()
 	r.out.Count("rows_buffered", n)
 	size := spill.Size(rec)
@@ -142,11 +142,11 @@ func (r *routeSeqReader) hold(j int, rec arrow.RecordBatch) error {
 	return nil
 }
 
-// routeQueue holds the batches of one pipe received ahead of its turn, in
+// seqQueue holds the batches of one pipe received ahead of its turn, in
 // arrival order: first those in memory, then those in a spill file. All
 // pushes come before the first pop (a pipe's batches are held only before
 // its turn).
-type routeQueue struct {
+type seqQueue struct {
 	mem   []arrow.RecordBatch
 	sizes []int64
 	w     *spill.Writer // spilling
@@ -156,7 +156,7 @@ type routeQueue struct {
 
 // pop returns the next batch and its size in memory when it was held
 // there, or nil when the queue is empty.
-func (q *routeQueue) pop(alloc memory.Allocator) (arrow.RecordBatch, int64, error) {
+func (q *seqQueue) pop(alloc memory.Allocator) (arrow.RecordBatch, int64, error) {
 	if len(q.mem) > 0 {
 		rec, size := q.mem[0], q.sizes[0]
 		q.mem[0] = nil
@@ -185,7 +185,7 @@ func (q *routeQueue) pop(alloc memory.Allocator) (arrow.RecordBatch, int64, erro
 	return rec, 0, err
 }
 
-func (q *routeQueue) release() {
+func (q *seqQueue) release() {
 	for _, rec := range q.mem {
 		rec.Release()
 	}
@@ -210,7 +210,7 @@ func (q *routeQueue) release() {
 // records that, and RecvFrom then returns io.EOF whatever its context);
 // until then the pipe looks idle, which only delays noticing its end to a
 // later call.
-func (r *routeSeqReader) poll(ctx context.Context, i int) arrow.RecordBatch {
+func (r *SeqReader) poll(ctx context.Context, i int) arrow.RecordBatch {
 	done, cancel := context.WithCancel(ctx)
 	cancel()
 	rec, err := r.in.RecvFrom(done, r.pipes[i])
@@ -220,7 +220,7 @@ func (r *routeSeqReader) poll(ctx context.Context, i int) arrow.RecordBatch {
 	return rec
 }
 
-func (r *routeSeqReader) index(pipe string) int {
+func (r *SeqReader) index(pipe string) int {
 	for k, p := range r.pipes {
 		if p == pipe {
 			return k
@@ -230,7 +230,7 @@ func (r *routeSeqReader) index(pipe string) int {
 }
 
 // Release frees the batches still buffered (after an error).
-func (r *routeSeqReader) Release() {
+func (r *SeqReader) Release() {
 	for k := range r.pending {
 		r.pending[k].release()
 	}

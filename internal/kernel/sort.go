@@ -1,4 +1,4 @@
-package stages
+package kernel
 
 // Sorting kernel shared by Sort, RemoveDuplicates (sort_by) and Aggregator
 // (ordering the groups by key). It returns a stable permutation of the rows
@@ -29,40 +29,40 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// kSortCol is one sort key.
-type kSortCol struct {
-	arr  arrow.Array
-	desc bool
+// SortCol is one sort key.
+type SortCol struct {
+	Arr  arrow.Array
+	Desc bool
 }
 
-// kNullFunc returns a test for "row i of arr is null or a float NaN".
-func kNullFunc(arr arrow.Array) func(i int) bool {
-	bits, off := kValidBits(arr)
+// NullFunc returns a test for "row i of arr is null or a float NaN".
+func NullFunc(arr arrow.Array) func(i int) bool {
+	bits, off := ValidBits(arr)
 	if f, ok := arr.(*array.Float64); ok {
 		v := f.Float64Values()
-		return func(i int) bool { return !kIsValid(bits, off, i) || v[i] != v[i] }
+		return func(i int) bool { return !IsValid(bits, off, i) || v[i] != v[i] }
 	}
 	if bits == nil {
 		return func(int) bool { return false }
 	}
-	return func(i int) bool { return !kIsValid(bits, off, i) }
+	return func(i int) bool { return !IsValid(bits, off, i) }
 }
 
-// kSortIndex returns the stable permutation of rows 0..n-1 ordered by cols.
-func kSortIndex(cols []kSortCol, n int, nullsFirst bool) []int32 {
-	idx := kIdentity(n)
+// SortIndex returns the stable permutation of rows 0..n-1 ordered by cols.
+func SortIndex(cols []SortCol, n int, nullsFirst bool) []int32 {
+	idx := Identity(n)
 	for k := len(cols) - 1; k >= 0; k-- {
-		kStableSortBy(cols[k], idx, nullsFirst)
+		StableSortBy(cols[k], idx, nullsFirst)
 	}
 	return idx
 }
 
-// kStableSortBy reorders idx (a permutation of rows) stably by one key.
-func kStableSortBy(c kSortCol, idx []int32, nullsFirst bool) {
+// StableSortBy reorders idx (a permutation of rows) stably by one key.
+func StableSortBy(c SortCol, idx []int32, nullsFirst bool) {
 	if len(idx) < 2 {
 		return
 	}
-	isNull := kNullFunc(c.arr)
+	isNull := NullFunc(c.Arr)
 	vals := make([]int32, 0, len(idx))
 	var nulls []int32
 	for _, i := range idx {
@@ -72,23 +72,23 @@ func kStableSortBy(c kSortCol, idx []int32, nullsFirst bool) {
 			vals = append(vals, i)
 		}
 	}
-	if s, ok := c.arr.(*array.String); ok {
-		if keys, ok := kStringRanks(s, vals, c.desc); ok {
-			kRadixSort(keys, vals)
+	if s, ok := c.Arr.(*array.String); ok {
+		if keys, ok := StringRanks(s, vals, c.Desc); ok {
+			RadixSort(keys, vals)
 		} else {
-			kSortStrings(s, vals, c.desc)
+			SortStrings(s, vals, c.Desc)
 		}
 	} else {
-		key := kOrderedUint64(c.arr)
+		key := OrderedUint64(c.Arr)
 		keys := make([]uint64, len(vals))
 		for j, i := range vals {
 			k := key(i)
-			if c.desc {
+			if c.Desc {
 				k = ^k
 			}
 			keys[j] = k
 		}
-		kRadixSort(keys, vals)
+		RadixSort(keys, vals)
 	}
 	if nullsFirst {
 		copy(idx, nulls)
@@ -99,9 +99,9 @@ func kStableSortBy(c kSortCol, idx []int32, nullsFirst bool) {
 	}
 }
 
-// kOrderedUint64 maps value i of a non-null int-like or float array to a
+// OrderedUint64 maps value i of a non-null int-like or float array to a
 // uint64 whose unsigned order is the value order.
-func kOrderedUint64(arr arrow.Array) func(i int32) uint64 {
+func OrderedUint64(arr arrow.Array) func(i int32) uint64 {
 	switch a := arr.(type) {
 	case *array.Int64:
 		v := a.Int64Values()
@@ -113,7 +113,7 @@ func kOrderedUint64(arr arrow.Array) func(i int32) uint64 {
 		v := a.TimestampValues()
 		return func(i int32) uint64 { return uint64(int64(v[i])) ^ 1<<63 }
 	case *array.Boolean:
-		return func(i int32) uint64 { return uint64(kB2i(a.Value(int(i)))) }
+		return func(i int32) uint64 { return uint64(B2i(a.Value(int(i)))) }
 	case *array.Float64:
 		v := a.Float64Values()
 		return func(i int32) uint64 {
@@ -128,12 +128,12 @@ func kOrderedUint64(arr arrow.Array) func(i int32) uint64 {
 			return b | 1<<63
 		}
 	}
-	panic("kOrderedUint64: unsupported type " + arr.DataType().String())
+	panic("OrderedUint64: unsupported type " + arr.DataType().String())
 }
 
-// kRadixSort sorts idx stably by keys (keys[j] is the key of idx[j]) with
+// RadixSort sorts idx stably by keys (keys[j] is the key of idx[j]) with
 // an LSD radix sort over the bytes that differ between keys.
-func kRadixSort(keys []uint64, idx []int32) {
+func RadixSort(keys []uint64, idx []int32) {
 	n := len(idx)
 	if n < 2 {
 		return
@@ -182,11 +182,11 @@ func kRadixSort(keys []uint64, idx []int32) {
 	}
 }
 
-// kStringRanks dictionary-encodes the strings of rows: the key of each row
+// StringRanks dictionary-encodes the strings of rows: the key of each row
 // is the rank of its string among the distinct strings (reversed for desc).
 // It gives up (ok false) when there are too many distinct strings for that
 // to pay off.
-func kStringRanks(a *array.String, rows []int32, desc bool) (keys []uint64, ok bool) {
+func StringRanks(a *array.String, rows []int32, desc bool) (keys []uint64, ok bool) {
 	limit := max(1024, len(rows)/8)
 	codes := make(map[string]uint32)
 	var distinct []string
@@ -222,9 +222,9 @@ func kStringRanks(a *array.String, rows []int32, desc bool) (keys []uint64, ok b
 	return keys, true
 }
 
-// kSortStrings sorts rows stably by their strings with pdqsort on (string,
+// SortStrings sorts rows stably by their strings with pdqsort on (string,
 // position) pairs.
-func kSortStrings(a *array.String, rows []int32, desc bool) {
+func SortStrings(a *array.String, rows []int32, desc bool) {
 	type pair struct {
 		s string
 		j int32

@@ -1,4 +1,4 @@
-package stages
+package outofcore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/open-stage/openstage/internal/kernel"
 	"github.com/open-stage/openstage/spill"
 )
 
@@ -30,14 +31,14 @@ type joinSpill struct {
 }
 
 // startSpill moves the build batches held so far to partitions on disk.
-func (r *joinRun) startSpill() error {
+func (r *HashJoin) startSpill() error {
 	alloc := r.out.Allocator()
 	s := &joinSpill{seed: maphash.MakeSeed()}
 	var err error
-	if s.build, err = spill.NewPartitions(r.plan.tempDir, r.buildSchema, alloc, 1<<joinPartitionBits); err != nil {
+	if s.build, err = spill.NewPartitions(r.plan.TempDir, r.buildSchema, alloc, 1<<joinPartitionBits); err != nil {
 		return err
 	}
-	if s.probe, err = spill.NewPartitions(r.plan.tempDir, r.probeSchema, alloc, 1<<joinPartitionBits); err != nil {
+	if s.probe, err = spill.NewPartitions(r.plan.TempDir, r.probeSchema, alloc, 1<<joinPartitionBits); err != nil {
 		s.build.Abort()
 		return err
 	}
@@ -59,9 +60,9 @@ func (r *joinRun) startSpill() error {
 // keys of rec) and releases rec.
 func (s *joinSpill) write(parts *spill.Partitions, rec arrow.RecordBatch, keys []int) error {
 	defer rec.Release()
-	cols := make([]joinKeyCol, len(keys))
+	cols := make([]kernel.JoinKey, len(keys))
 	for c, i := range keys {
-		cols[c] = joinPrepareKey(rec.Column(i))
+		cols[c] = kernel.PrepareJoinKey(rec.Column(i))
 	}
 	n := int(rec.NumRows())
 	s.parts = s.parts[:0]
@@ -74,22 +75,22 @@ func (s *joinSpill) write(parts *spill.Partitions, rec arrow.RecordBatch, keys [
 // partition returns the partition of row i: equal keys get equal
 // partitions on both sides; rows with a null key, which match nothing, go
 // to partition 0.
-func (s *joinSpill) partition(cols []joinKeyCol, i int) int32 {
+func (s *joinSpill) partition(cols []kernel.JoinKey, i int) int32 {
 	var h uint64
 	switch {
-	case len(cols) == 1 && cols[0].strs == nil:
-		if cols[0].null(i) {
+	case len(cols) == 1 && cols[0].Strs == nil:
+		if cols[0].Null(i) {
 			return 0
 		}
-		h = uint64(cols[0].ints[i]) * 0x9E3779B97F4A7C15 // Fibonacci hashing
+		h = uint64(cols[0].Ints[i]) * 0x9E3779B97F4A7C15 // Fibonacci hashing
 	case len(cols) == 1:
-		if cols[0].null(i) {
+		if cols[0].Null(i) {
 			return 0
 		}
-		h = maphash.String(s.seed, cols[0].strs.Value(i))
+		h = maphash.String(s.seed, cols[0].Strs.Value(i))
 	default:
 		var ok bool
-		if s.enc, ok = joinEncodeKey(s.enc[:0], cols, i); !ok {
+		if s.enc, ok = kernel.EncodeJoinKey(s.enc[:0], cols, i); !ok {
 			return 0
 		}
 		h = maphash.Bytes(s.seed, s.enc)
@@ -99,7 +100,7 @@ func (s *joinSpill) partition(cols []joinKeyCol, i int) int32 {
 
 // joinPartitions joins the partitions of both sides pair by pair. Rows come
 // out partition by partition, so the probe side's order is not kept.
-func (r *joinRun) joinPartitions(ctx context.Context) error {
+func (r *HashJoin) joinPartitions(ctx context.Context) error {
 	s := r.spill
 	var err error
 	if s.buildRuns, err = s.build.Finish(); err != nil {
@@ -127,7 +128,7 @@ func (r *joinRun) joinPartitions(ctx context.Context) error {
 }
 
 // joinPartition joins one pair of partitions in memory.
-func (r *joinRun) joinPartition(ctx context.Context, build, probe *spill.Run) error {
+func (r *HashJoin) joinPartition(ctx context.Context, build, probe *spill.Run) error {
 	alloc := r.out.Allocator()
 	err := joinReadRun(build, alloc, func(rec arrow.RecordBatch) error {
 		r.batches = append(r.batches, rec)
