@@ -288,3 +288,18 @@ func (j *Job) logJobEnd(s *Summary) {
 	}
 	l.Info("job finished", attrs...)
 }
+
+// PipeSchema returns the schema of the pipe called name as the last
+// Validate or Run planned it (after projection pushdown), and whether it is
+// its producer's reject pipe; nil if the job has not been planned or has no
+// such pipe.
+func (j *Job) PipeSchema(name string) (schema *arrow.Schema, reject bool) {
+	for s, p := range j.plans {
+		for _, out := range s.outputs {
+			if out.name == name {
+				return p.schemas[name], p.rejects[name]
+			}
+		}
+	}
+	return nil, false
+}
