@@ -2,8 +2,6 @@ package openstage
 
 import (
 	"fmt"
-	"math"
-	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -174,115 +172,6 @@ func (b *Builder) Build() arrow.RecordBatch { return b.rb.NewRecordBatch() }
 
 // Release frees the builder's memory.
 func (b *Builder) Release() { b.rb.Release() }
-
-// AppendValue appends a Go value to an Arrow builder of one of the supported
-// types, converting where no information is lost: ints to float64, integral
-// floats to int64, strings parsed for dates and timestamps, time.Time to
-// dates and timestamps. nil appends a null.
-func AppendValue(bld array.Builder, v any) error {
-	if v == nil {
-		bld.AppendNull()
-		return nil
-	}
-	switch b := bld.(type) {
-	case *array.Int64Builder:
-		switch x := v.(type) {
-		case int64:
-			b.Append(x)
-		case int:
-			b.Append(int64(x))
-		case int32:
-			b.Append(int64(x))
-		case float64:
-			if x != math.Trunc(x) || math.Abs(x) > 1<<63 {
-				return fmt.Errorf("%v is not an integer", x)
-			}
-			b.Append(int64(x))
-		case string:
-			n, err := strconv.ParseInt(x, 10, 64)
-			if err != nil {
-				return fmt.Errorf("cannot convert %q to int64", x)
-			}
-			b.Append(n)
-		default:
-			return fmt.Errorf("cannot store %T in an int64 column", v)
-		}
-	case *array.Float64Builder:
-		switch x := v.(type) {
-		case float64:
-			b.Append(x)
-		case int64:
-			b.Append(float64(x))
-		case int:
-			b.Append(float64(x))
-		case float32:
-			b.Append(float64(x))
-		case string:
-			f, err := strconv.ParseFloat(x, 64)
-			if err != nil {
-				return fmt.Errorf("cannot convert %q to float64", x)
-			}
-			b.Append(f)
-		default:
-			return fmt.Errorf("cannot store %T in a float64 column", v)
-		}
-	case *array.BooleanBuilder:
-		switch x := v.(type) {
-		case bool:
-			b.Append(x)
-		case string:
-			t, err := strconv.ParseBool(x)
-			if err != nil {
-				return fmt.Errorf("cannot convert %q to bool", x)
-			}
-			b.Append(t)
-		default:
-			return fmt.Errorf("cannot store %T in a bool column", v)
-		}
-	case *array.StringBuilder:
-		switch x := v.(type) {
-		case string:
-			b.Append(x)
-		case fmt.Stringer:
-			b.Append(x.String())
-		default:
-			b.Append(fmt.Sprint(x))
-		}
-	case *array.Date32Builder:
-		t, err := toTime(v, "2006-01-02")
-		if err != nil {
-			return err
-		}
-		b.Append(arrow.Date32FromTime(t))
-	case *array.TimestampBuilder:
-		t, err := toTime(v, time.RFC3339Nano)
-		if err != nil {
-			return err
-		}
-		unit := b.Type().(*arrow.TimestampType).Unit
-		ts, err := arrow.TimestampFromTime(t, unit)
-		if err != nil {
-			return err
-		}
-		b.Append(ts)
-	default:
-		return fmt.Errorf("unsupported column type %s", bld.Type())
-	}
-	return nil
-}
-
-func toTime(v any, layout string) (time.Time, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC(), nil
-	case string:
-		if t, err := ParseTime(x); err == nil {
-			return t, nil
-		}
-		return time.Time{}, fmt.Errorf("cannot convert %q to a date or timestamp (use %s)", x, layout)
-	}
-	return time.Time{}, fmt.Errorf("cannot store %T in a date or timestamp column", v)
-}
 
 // ParseTime reads a date (2006-01-02) or a timestamp (RFC 3339, with T or a
 // space, optional fraction and zone; no zone means UTC).

@@ -33,18 +33,25 @@ func newEnv(t *testing.T, opts bqtest.Options) *env {
 	t.Helper()
 	srv := bqtest.New(opts)
 	t.Cleanup(srv.Close)
-	// No keep-alive: the checks' own connections must not look like
-	// goroutines the stages left behind.
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	c, err := bigquery.NewClient(context.Background(), testProject, option.WithEndpoint(srv.URL()+"/bigquery/v2/"), option.WithHTTPClient(hc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := newSDKClient(t, srv, testProject)
 	if err := srv.CreateDataset(testProject, "ds"); err != nil {
 		t.Fatal(err)
 	}
 	return &env{srv: srv, client: c}
+}
+
+// newSDKClient returns a client of the official SDK for srv.
+func newSDKClient(t *testing.T, srv *bqtest.Server, project string) *bigquery.Client {
+	t.Helper()
+	// No keep-alive: the checks' own connections must not look like
+	// goroutines the stages left behind.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	c, err := bigquery.NewClient(context.Background(), project, option.WithEndpoint(srv.URL()+"/bigquery/v2/"), option.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func (e *env) conn() Conn { return Conn{ProjectID: testProject, Endpoint: e.srv.URL()} }
@@ -75,7 +82,13 @@ func (e *env) loadJSON(t *testing.T, table string, schema bigquery.Schema, rows 
 // does not exist.
 func (e *env) tableRows(t *testing.T, table string) [][]bigquery.Value {
 	t.Helper()
-	it := e.client.Dataset("ds").Table(table).Read(context.Background())
+	return e.rowsOf(t, "ds", table)
+}
+
+// rowsOf reads dataset.table through the SDK, or nil if it does not exist.
+func (e *env) rowsOf(t *testing.T, dataset, table string) [][]bigquery.Value {
+	t.Helper()
+	it := e.client.Dataset(dataset).Table(table).Read(context.Background())
 	var out [][]bigquery.Value
 	for {
 		var row []bigquery.Value

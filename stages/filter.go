@@ -45,10 +45,11 @@ type Filter struct {
 	Value     any    `param:"value" doc:"What to compare with: one value, a list for in and not in, [low, high] for between (inclusive), nothing for is null and is not null."`
 	Expr      string `param:"expr" doc:"Instead of field/condition/value: an expression over the row that returns true for the rows to keep, such as 'age >= 18 and country in [\"ES\", \"PT\"]'."`
 
-	alloc memory.Allocator
-	col   int
-	pred  kernel.Predicate
-	prog  *kernel.ExprProgram
+	alloc  memory.Allocator
+	col    int
+	pred   kernel.Predicate
+	inType arrow.DataType // the tested column's type (FoldCondition)
+	prog   *kernel.ExprProgram
 }
 
 // filterConditions lists the conditions in the order messages show them.
@@ -118,7 +119,7 @@ func (f *Filter) Connectivity() openstage.Connectivity { return openstage.OneToO
 func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 	s := p.InputSchema()
 	f.alloc = p.Allocator()
-	f.pred, f.prog = nil, nil
+	f.pred, f.prog, f.inType = nil, nil, nil
 	usesField := f.Field != "" || f.Condition != "" || f.Value != nil
 	switch {
 	case usesField && f.Expr != "":
@@ -140,6 +141,7 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 			return err
 		}
 		f.col = idx
+		f.inType = s.Field(idx).Type
 		pred, err := filterPredicate(f.Field, s.Field(idx).Type, f.Condition, f.Value)
 		if err != nil {
 			return err

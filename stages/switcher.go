@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -88,7 +87,10 @@ type switcherPlan struct {
 	strs   map[string]int32
 }
 
-var _ openstage.Node = (*Switcher)(nil)
+var (
+	_ openstage.Node           = (*Switcher)(nil)
+	_ openstage.BatchProcessor = (*Switcher)(nil)
+)
 
 func init() {
 	openstage.MustRegister(openstage.Spec{
@@ -99,7 +101,7 @@ func init() {
 
 Rows whose value is null, or in no mapping, go to the default pipe when there is one. Without one they are dropped and counted in the stage's unmatched counter of the run summary — never lost silently — or, with on_unmatched: fail, the first such row fails the job with its row number and value.
 
-Within each output pipe rows keep their input order. A batch whose rows all go to one pipe is passed on without copying.`,
+Within each output pipe rows keep their input order, also when the engine routes several batches at once (--workers). A batch whose rows all go to one pipe is passed on without copying.`,
 		Example: `- name: router
   type: Switcher
   field: species
@@ -269,32 +271,50 @@ func switcherParse(t arrow.DataType, k string) (any, string) {
 	return nil, ""
 }
 
-// Process routes every batch.
+// Process is the Switcher's Node method; the engine runs ProcessBatch on
+// several workers instead.
 func (s *Switcher) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	return openstage.BatchProcess(ctx, s, in, out)
+}
+
+// ProcessBatch implements openstage.BatchProcessor: it routes the rows of
+// one batch (the engine keeps the batches in input order on every output).
+func (s *Switcher) ProcessBatch(_ context.Context, dp openstage.DataPackage, out *openstage.Emitter) error {
 	pl := &s.plan
-	if pl.def < 0 && !pl.fail {
-		out.Count("unmatched", 0) // shown in the summary even when 0
-	}
-	var targets []int32
+	rec := dp.Batch
+	targets := pl.route(rec.Column(pl.field), make([]int32, 0, rec.NumRows()))
 	idx := make([][]int32, len(pl.outs))
-	rows := 0
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
+	unmatched := 0
+	for i, t := range targets {
+		if t < 0 {
+			if pl.fail {
+				return switcherUnmatched(rec.Column(pl.field), i, dp.FirstRow, pl.name)
+			}
+			unmatched++
+			continue
 		}
-		if err != nil {
-			return err
+		idx[t] = append(idx[t], int32(i))
+	}
+	if pl.def < 0 && !pl.fail {
+		out.Count("unmatched", int64(unmatched)) // shown in the summary even when 0
+	}
+	for k, rows := range idx {
+		if len(rows) == 0 {
+			continue
 		}
-		rec := dp.Batch
-		targets = pl.route(rec.Column(pl.field), targets)
-		err = s.send(ctx, out, rec, targets, idx, rows)
-		rows += int(rec.NumRows())
-		rec.Release()
+		var err error
+		if len(rows) == int(rec.NumRows()) {
+			err = out.SendTo(pl.outs[k], rec) // every row: no copy
+		} else {
+			part := openstage.Take(out.Allocator(), rec, rows)
+			err = out.SendTo(pl.outs[k], part)
+			part.Release()
+		}
 		if err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // route sets targets[i] to the output index of row i of col, or -1.
@@ -346,49 +366,9 @@ func (pl *switcherPlan) route(col arrow.Array, targets []int32) []int32 {
 	return targets
 }
 
-// send passes each row of rec to its target output. first is the number of
-// input rows before rec, for messages.
-func (s *Switcher) send(ctx context.Context, out *openstage.Outputs, rec arrow.RecordBatch, targets []int32, idx [][]int32, first int) error {
-	pl := &s.plan
-	for k := range idx {
-		idx[k] = idx[k][:0]
-	}
-	unmatched := 0
-	for i, t := range targets {
-		if t < 0 {
-			if pl.fail {
-				return switcherUnmatched(rec.Column(pl.field), i, first, pl.name)
-			}
-			unmatched++
-			continue
-		}
-		idx[t] = append(idx[t], int32(i))
-	}
-	if unmatched > 0 {
-		out.Count("unmatched", int64(unmatched))
-	}
-	for k, rows := range idx {
-		if len(rows) == 0 {
-			continue
-		}
-		var err error
-		if len(rows) == int(rec.NumRows()) {
-			err = out.SendTo(ctx, pl.outs[k], rec) // every row: no copy
-		} else {
-			part := openstage.Take(out.Allocator(), rec, rows)
-			err = out.SendTo(ctx, pl.outs[k], part)
-			part.Release()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func switcherUnmatched(col arrow.Array, i, first int, field string) error {
+func switcherUnmatched(col arrow.Array, i int, first int64, field string) error {
 	if col.IsNull(i) {
-		return fmt.Errorf("row %d: field '%s' is null, which matches no mapping, and there is no default pipe", first+i+1, field)
+		return fmt.Errorf("row %d: field '%s' is null, which matches no mapping, and there is no default pipe", first+int64(i)+1, field)
 	}
-	return fmt.Errorf("row %d: value %s of field '%s' matches no mapping and there is no default pipe", first+i+1, kernel.FormatValue(col, i), field)
+	return fmt.Errorf("row %d: value %s of field '%s' matches no mapping and there is no default pipe", first+int64(i)+1, kernel.FormatValue(col, i), field)
 }

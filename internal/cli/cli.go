@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
   openstage run JOB.yaml [job parameters] [--quiet] [--verbose] [--workers N]
-                         [--memory-limit SIZE] [--temp-dir DIR]
+                         [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
                          [--report run.json] [--log-format text|json] [--log-level LEVEL]
                          [--metrics-addr HOST:PORT] [--metrics-push URL]
                          [--rows N] [--max-rejects N] [--overwrite]
@@ -113,6 +114,47 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// sortProblems merges the problems of validation errors, sorted by file
+// and line (problems without a line first), each once.
+func sortProblems(errs ...error) error {
+	var probs []openstage.Problem
+	var other []error
+	for _, err := range errs {
+		var ve *openstage.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &ve):
+			probs = append(probs, ve.Problems...)
+		default:
+			other = append(other, err)
+		}
+	}
+	if len(other) > 0 || len(probs) == 0 {
+		return errors.Join(append(other, func() []error {
+			if len(probs) > 0 {
+				return []error{&openstage.ValidationError{Problems: probs}}
+			}
+			return nil
+		}()...)...)
+	}
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := probs[i].Pos, probs[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	seen := map[string]bool{}
+	out := probs[:0]
+	for _, p := range probs {
+		if s := p.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, p)
+		}
+	}
+	return &openstage.ValidationError{Problems: out}
 }
 
 func stagesCmd(args []string, stdout, stderr io.Writer) int {

@@ -462,7 +462,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"run", "testdata/jobs/unknown_column.yaml"}, 2},           // invalid at validation
 		{[]string{"run", "testdata/jobs/unknown_type.yaml"}, 2},             // invalid job file
 		{[]string{"run", "testdata/jobs/adults.yaml", "--no-such-flag"}, 2}, // usage
-		{[]string{"frobnicate"}, 2},                                         // unknown command
+		{[]string{"frobnicate"}, 2}, // unknown command
 		{[]string{"run", "testdata/jobs/adults.yaml", "--metrics-addr", "nowhere:xx"}, 2},
 	}
 	for _, c := range cases {

@@ -57,6 +57,7 @@ type runFlags struct {
 	rows           int64
 	maxRejects     int64
 	overwrite      bool
+	dryRun         bool
 	schema         bool
 	format         string
 	set            map[string]bool // flags given on the command line
@@ -77,6 +78,7 @@ func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
 		fs.StringVar(&rf.format, "format", "text", "with --schema: text or json")
 		return
 	}
+	fs.BoolVar(&rf.dryRun, "dry-run", false, "run without calling paid services: AI stages print their first request and an estimate of requests and tokens on stderr and send nothing; no destination commits")
 	fs.StringVar(&rf.report, "report", "", "write a JSON report of the run to this file (also when the run fails)")
 	fs.StringVar(&rf.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics while the job runs, e.g. 127.0.0.1:9464")
 	fs.StringVar(&rf.metricsPush, "metrics-push", "", "push the final metrics to this Pushgateway URL when the job ends")
@@ -148,9 +150,9 @@ func prepare(path string, rf *runFlags, logw io.Writer) (*jobfile.File, *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := rf.load(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("invalid job: %w", err)
+	f, loadErr := rf.load(path)
+	if loadErr != nil && (f == nil || !openstage.IsValidation(loadErr)) {
+		return nil, nil, fmt.Errorf("invalid job: %w", sortProblems(loadErr))
 	}
 	job := f.Job
 	job.Workers = rf.workers
@@ -162,6 +164,11 @@ func prepare(path string, rf *runFlags, logw io.Writer) (*jobfile.File, *slog.Lo
 			return nil, nil, fmt.Errorf("--memory-limit: %w", err)
 		}
 		job.MemoryLimit = n
+	}
+	if loadErr != nil {
+		// Problems in the file: find the others (missing files, unknown
+		// columns) in the rest of the job, and report them all, by line.
+		return nil, nil, fmt.Errorf("invalid job: %w", sortProblems(loadErr, job.Validate(context.Background())))
 	}
 	if rf.overwrite {
 		Overwrite(job, nil, logger)
@@ -183,7 +190,7 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 	defer stop()
 	job := f.Job
 	if err := job.Validate(ctx); err != nil {
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return ExitInvalid
 	}
 	if rf.schema {
@@ -196,6 +203,9 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", path, f.Name, len(job.Stages()), len(job.Pipes()))
 	for _, pr := range job.Projections() {
 		fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
+	}
+	for _, fo := range job.Folds() {
+		fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
 	}
 	return ExitOK
 }
@@ -246,10 +256,14 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 	}
 	job := f.Job
 	job.RowLimit = rf.rows
+	if rf.dryRun {
+		job.DryRun = logw
+	}
 	if rf.maxRejects >= 0 {
 		job.MaxRejects = new(rf.maxRejects)
 	}
 	rep := NewReport(f, rf.paramSet)
+	rep.DryRun = rf.dryRun
 	if logger != nil {
 		logger.Info("job file loaded", "job", f.Name, "file", path, "parameters", rep.Params, "param_set", rf.paramSet)
 	}
@@ -293,10 +307,13 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 		rep.Invalid(start, err)
 	}
 	switch {
+	case err == nil && rf.dryRun:
+		fmt.Fprintf(stderr, "openstage: dry run of job '%s': no request was sent and no output was committed\n", f.Name)
+		return writeReport(rep, ExitOK)
 	case err == nil:
 		return writeReport(rep, ExitOK)
 	case openstage.IsValidation(err):
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return writeReport(rep, ExitInvalid)
 	case errors.Is(err, openstage.ErrCancelled):
 		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)

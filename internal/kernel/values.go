@@ -38,42 +38,11 @@ func IntFromFloat(x float64) (IntVal, bool) {
 	return IntVal{v: int64(f), exact: f == x}, true
 }
 
-// AnyInt returns v as int64 when it is a Go integer.
-func AnyInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), true
-	case int64:
-		return x, true
-	case int32:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint:
-		if uint64(x) <= math.MaxInt64 {
-			return int64(x), true
-		}
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	}
-	return 0, false
-}
-
 // IntValueOf reads v in the unit of int-like column type dt.
 func IntValueOf(v any, dt arrow.DataType) (IntVal, bool) {
 	switch dt.ID() {
 	case arrow.INT64:
-		if i, ok := AnyInt(v); ok {
+		if i, ok := openstage.AnyInt(v); ok {
 			return IntVal{v: i, exact: true}, true
 		}
 		switch x := v.(type) {
@@ -151,7 +120,7 @@ func TimeUnits(t time.Time, perUnit int64) IntVal {
 }
 
 func FloatValueOf(v any) (float64, bool) {
-	if i, ok := AnyInt(v); ok {
+	if i, ok := openstage.AnyInt(v); ok {
 		return float64(i), true
 	}
 	var f float64
@@ -173,7 +142,7 @@ func FloatValueOf(v any) (float64, bool) {
 }
 
 func StringValueOf(v any) (string, bool) {
-	if i, ok := AnyInt(v); ok {
+	if i, ok := openstage.AnyInt(v); ok {
 		return strconv.FormatInt(i, 10), true
 	}
 	switch x := v.(type) {
@@ -313,3 +282,7 @@ func StrPredicate(cond string, vals []string) Predicate {
 	// between
 	return StrRange{lo: vals[0], hi: vals[1], hasLo: true, hasHi: true, loIncl: true, hiIncl: true}
 }
+
+// Exact returns the value in the column's unit when it is exactly a value
+// of the column (not a fraction of a unit, not outside the int64 range).
+func (iv IntVal) Exact() (int64, bool) { return iv.v, iv.exact && iv.out == 0 }

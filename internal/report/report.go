@@ -37,6 +37,7 @@ type Run struct {
 	Status   string  `json:"status"`
 	Error    string  `json:"error,omitempty"`
 	RowLimit int64   `json:"row_limit,omitempty"` // --rows: a trial run
+	DryRun   bool    `json:"dry_run,omitempty"`   // --dry-run: no request sent, nothing committed
 	Stages   []Stage `json:"stages"`
 	Pipes    []Pipe  `json:"pipes"`
 }

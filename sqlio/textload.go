@@ -1,0 +1,189 @@
+package sqlio
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/open-stage/openstage"
+)
+
+// The bulk-load paths (PostgreSQL's COPY FROM STDIN, MySQL's LOAD DATA
+// LOCAL INFILE) read the same text format: one line per row, fields
+// separated by tabs, backslash escapes, \N for NULL. textFormat says what
+// differs between the two.
+type textFormat struct {
+	boolTrue, boolFalse string
+	zone                bool   // timestamps end with +00 (PostgreSQL); MySQL takes none (the session is UTC)
+	binaryPrefix        string // before the hex digits of binary values: \\x for PostgreSQL's bytea
+	escapeNUL           bool   // MySQL reads \0 as a NUL byte; PostgreSQL text cannot hold one
+}
+
+var (
+	pgText    = textFormat{boolTrue: "t", boolFalse: "f", zone: true, binaryPrefix: `\\x`}
+	mysqlText = textFormat{boolTrue: "1", boolFalse: "0", escapeNUL: true} // binary columns go through UNHEX
+)
+
+// textLoader is an io.Reader of the rows of an input pipe in a textFormat,
+// for a driver that streams a reader to the server. It receives the
+// batches as the driver reads.
+type textLoader struct {
+	ctx  context.Context
+	in   *openstage.Inputs
+	f    textFormat
+	buf  []byte
+	off  int
+	rows int64
+	err  error
+}
+
+func (l *textLoader) Read(p []byte) (int, error) {
+	for l.off == len(l.buf) {
+		if l.err != nil {
+			return 0, l.err
+		}
+		dp, err := l.in.Recv(l.ctx)
+		if err != nil {
+			l.err = err
+			return 0, err
+		}
+		l.buf, l.off = l.f.appendBatch(l.buf[:0], dp.Batch), 0
+		l.rows += dp.Batch.NumRows()
+		dp.Batch.Release()
+	}
+	n := copy(p, l.buf[l.off:])
+	l.off += n
+	return n, nil
+}
+
+var _ io.Reader = (*textLoader)(nil)
+
+// appendBatch writes every row of rec.
+func (f textFormat) appendBatch(buf []byte, rec arrow.RecordBatch) []byte {
+	cols := rec.Columns()
+	for i := range int(rec.NumRows()) {
+		for c, col := range cols {
+			if c > 0 {
+				buf = append(buf, '\t')
+			}
+			buf = f.appendValue(buf, col, i)
+		}
+		buf = append(buf, '\n')
+	}
+	return buf
+}
+
+func (f textFormat) appendValue(buf []byte, col arrow.Array, i int) []byte {
+	if col.IsNull(i) {
+		return append(buf, `\N`...)
+	}
+	switch a := col.(type) {
+	case *array.Int64:
+		return strconv.AppendInt(buf, a.Value(i), 10)
+	case *array.Float64:
+		v := a.Value(i)
+		switch {
+		case math.IsNaN(v):
+			return append(buf, "NaN"...)
+		case math.IsInf(v, 1):
+			return append(buf, "Infinity"...)
+		case math.IsInf(v, -1):
+			return append(buf, "-Infinity"...)
+		}
+		return strconv.AppendFloat(buf, v, 'g', -1, 64)
+	case *array.Boolean:
+		if a.Value(i) {
+			return append(buf, f.boolTrue...)
+		}
+		return append(buf, f.boolFalse...)
+	case *array.String:
+		return f.appendEscaped(buf, a.Value(i))
+	case *array.LargeString:
+		return f.appendEscaped(buf, a.Value(i))
+	case *array.Binary:
+		buf = append(buf, f.binaryPrefix...)
+		return hex.AppendEncode(buf, a.Value(i))
+	case *array.LargeBinary:
+		buf = append(buf, f.binaryPrefix...)
+		return hex.AppendEncode(buf, a.Value(i))
+	case *array.Date32:
+		return a.Value(i).ToTime().AppendFormat(buf, "2006-01-02")
+	case *array.Timestamp:
+		t := a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
+		buf = t.AppendFormat(buf, "2006-01-02 15:04:05.999999")
+		if f.zone {
+			buf = append(buf, "+00"...)
+		}
+		return buf
+	}
+	return f.appendEscaped(buf, col.ValueStr(i))
+}
+
+func (f textFormat) appendEscaped(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case 0:
+			if f.escapeNUL {
+				buf = append(buf, '\\', '0')
+			} else {
+				buf = append(buf, 0)
+			}
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}
+
+// goValue returns value i of col as a database/sql argument: nil, int64,
+// float64, bool, string, []byte or time.Time (UTC).
+func goValue(col arrow.Array, i int) any {
+	if col.IsNull(i) {
+		return nil
+	}
+	switch a := col.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.LargeString:
+		return a.Value(i)
+	case *array.Binary:
+		return append([]byte(nil), a.Value(i)...)
+	case *array.LargeBinary:
+		return append([]byte(nil), a.Value(i)...)
+	case *array.Date32:
+		return a.Value(i).ToTime().UTC()
+	case *array.Timestamp:
+		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
+	}
+	return col.ValueStr(i)
+}
+
+// dateText and timestampText are the texts SQLite stores dates and
+// timestamps as (its date functions read them).
+func dateText(t time.Time) string      { return t.Format("2006-01-02") }
+func timestampText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999Z07:00") }
+
+func errRow(first int64, err error) error {
+	return fmt.Errorf("row %d: %w", first, err)
+}

@@ -1,0 +1,332 @@
+package stages
+
+// Transformer derive: decoding and ordering derivations, compiling them
+// at Plan, and evaluating them on a batch.
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/expr-lang/expr/ast"
+	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/kernel"
+)
+
+// Derivation is one derived column of a Transformer: a new or replaced
+// column computed by an expression. Type, when set (int64, float64, bool,
+// string, date, timestamp), fixes the column type instead of inferring it.
+type Derivation struct {
+	Column string
+	Expr   string
+	Type   string
+}
+
+// Derivations is the derive parameter of a Transformer. In Go it is an
+// ordered list. In a job file it is either a mapping
+//
+//	derive:
+//	  category: 'amount > 1000 ? "high" : "low"'
+//	  net: {expr: 'amount / 1.21', type: float64}
+//
+// or a list of one-entry mappings, evaluated in list order:
+//
+//	derive:
+//	  - net: 'amount / 1.21'
+//	  - tax: 'amount - net'
+//
+// YAML mappings have no order, so in the mapping form a derivation that
+// names another derived column is evaluated after it (and sees its new
+// value); a derivation naming its own column sees the input value; other
+// ties are broken by name. Derivations that refer to each other in a cycle
+// are an error: use the list form to give the order.
+type Derivations []Derivation
+
+// ParamType implements openstage.ParamTyper.
+func (Derivations) ParamType() string {
+	return "mapping of column to expression, or list of one-entry mappings"
+}
+
+// DecodeParam implements openstage.ParamDecoder.
+func (d *Derivations) DecodeParam(v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		list := make(Derivations, 0, len(x))
+		for _, col := range trSortedKeys(x) {
+			dv, err := trDecodeOne(col, x[col])
+			if err != nil {
+				return err
+			}
+			list = append(list, dv)
+		}
+		ordered, err := trDependencyOrder(list)
+		if err != nil {
+			return err
+		}
+		*d = ordered
+		return nil
+	case []any:
+		list := make(Derivations, 0, len(x))
+		for i, item := range x {
+			m, ok := item.(map[string]any)
+			if !ok || len(m) != 1 {
+				return fmt.Errorf("item %d must be a one-entry mapping such as {category: 'amount > 1000'}, got %s", i+1, sortKind(item))
+			}
+			for col, e := range m {
+				dv, err := trDecodeOne(col, e)
+				if err != nil {
+					return fmt.Errorf("item %d: %w", i+1, err)
+				}
+				list = append(list, dv)
+			}
+		}
+		*d = list
+		return nil
+	}
+	return fmt.Errorf("must be a mapping of column to expression, or a list of one-entry mappings, got %s", sortKind(v))
+}
+
+func trSortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func trDecodeOne(col string, v any) (Derivation, error) {
+	switch x := v.(type) {
+	case string:
+		return Derivation{Column: col, Expr: x}, nil
+	case map[string]any:
+		d := Derivation{Column: col}
+		for k, val := range x {
+			s, ok := val.(string)
+			if !ok {
+				return d, fmt.Errorf("'%s': %s must be a string, got %s", col, k, sortKind(val))
+			}
+			switch k {
+			case "expr":
+				d.Expr = s
+			case "type":
+				d.Type = s
+			default:
+				return d, fmt.Errorf("'%s': unknown key '%s'; use expr and type", col, k)
+			}
+		}
+		if d.Expr == "" {
+			return d, fmt.Errorf("'%s': missing expr", col)
+		}
+		return d, nil
+	case bool, int64, int, float64:
+		// A constant such as `flag: true` or `rate: 0.21`: its YAML text is
+		// a valid expression.
+		return Derivation{Column: col, Expr: fmt.Sprint(x)}, nil
+	}
+	return Derivation{}, fmt.Errorf("'%s' must be an expression string or {expr, type}, got %s", col, sortKind(v))
+}
+
+// trDependencyOrder orders derivations so that each comes after the other
+// derivations it names (Kahn's algorithm; ties by name).
+func trDependencyOrder(list Derivations) (Derivations, error) {
+	byName := map[string]int{}
+	for i, d := range list {
+		byName[d.Column] = i
+	}
+	deps := make([]map[int]bool, len(list))
+	users := make([][]int, len(list))
+	for i, d := range list {
+		deps[i] = map[int]bool{}
+		idents, err := kernel.ParseIdents(d.Expr)
+		if err != nil {
+			return nil, fmt.Errorf("'%s': %w", d.Column, err)
+		}
+		for _, id := range idents {
+			if j, ok := byName[id]; ok && j != i && !deps[i][j] {
+				deps[i][j] = true
+				users[j] = append(users[j], i)
+			}
+		}
+	}
+	var out Derivations
+	done := make([]bool, len(list))
+	for len(out) < len(list) {
+		progress := false
+		for i := range list { // list is sorted by name: ties go by name
+			if done[i] || len(deps[i]) > 0 {
+				continue
+			}
+			done[i], progress = true, true
+			out = append(out, list[i])
+			for _, u := range users[i] {
+				delete(deps[u], i)
+			}
+			break
+		}
+		if !progress {
+			var cyc []string
+			for i, d := range list {
+				if !done[i] {
+					cyc = append(cyc, "'"+d.Column+"'")
+				}
+			}
+			return nil, fmt.Errorf("derivations %s refer to each other; write derive as a list (- column: expr) to set their order", strings.Join(cyc, ", "))
+		}
+	}
+	return out, nil
+}
+
+// trDerived is a planned derivation.
+type trDerived struct {
+	name   string
+	prog   *kernel.ExprProgram
+	typ    arrow.DataType
+	outIdx int
+}
+
+func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
+	env := kernel.NewExprEnv(in)
+	types := map[string]arrow.DataType{}
+	fields := append([]arrow.Field{}, in.Fields()...)
+	pos := map[string]int{}
+	for i, f := range fields {
+		types[f.Name] = f.Type
+		pos[f.Name] = i
+	}
+	seen := map[string]bool{}
+	refs := map[string]bool{}
+	for _, d := range t.Derive {
+		if d.Column == "" {
+			return nil, errors.New("derive: a derivation has no column name")
+		}
+		if seen[d.Column] {
+			return nil, fmt.Errorf("derive '%s': the column is derived twice", d.Column)
+		}
+		seen[d.Column] = true
+		prog, err := kernel.CompileExpr(d.Expr, env)
+		if err != nil {
+			return nil, fmt.Errorf("derive '%s': %w", d.Column, err)
+		}
+		var dt arrow.DataType
+		if d.Type != "" {
+			if dt, err = openstage.ParseType(d.Type); err != nil {
+				return nil, fmt.Errorf("derive '%s': %w", d.Column, err)
+			}
+		} else if id, ok := prog.Program.Node().(*ast.IdentifierNode); ok && types[id.Value] != nil && types[id.Value].ID() == arrow.DATE32 {
+			dt = openstage.Date // a copy of a date column stays a date
+		} else if dt, ok = kernel.ExprArrowType(prog.Type); !ok {
+			what := "cannot be known before the data is seen"
+			if prog.Type != nil {
+				what = "is " + prog.Type.String()
+			}
+			return nil, fmt.Errorf("derive '%s': the type of %q %s; set it with {expr: ..., type: int64|float64|bool|string|date|timestamp} or convert with int(), float() or string()", d.Column, d.Expr, what)
+		}
+		env.Set(d.Column, kernel.ExprZero(dt))
+		types[d.Column] = dt
+		f := arrow.Field{Name: d.Column, Type: dt, Nullable: true}
+		idx, ok := pos[d.Column]
+		if ok {
+			fields[idx] = f
+		} else {
+			idx = len(fields)
+			pos[d.Column] = idx
+			fields = append(fields, f)
+		}
+		for _, r := range prog.Refs {
+			refs[r] = true
+		}
+		t.derived = append(t.derived, trDerived{name: d.Column, prog: prog, typ: dt, outIdx: idx})
+	}
+	for r := range refs {
+		t.rowRefs = append(t.rowRefs, r)
+	}
+	sort.Strings(t.rowRefs)
+	return arrow.NewSchema(fields, nil), nil
+}
+
+// deriveBatch evaluates the derivations on every row of rec.
+func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc memory.Allocator) (good, bad arrow.RecordBatch, err error) {
+	n := int(rec.NumRows())
+	builders := make([]array.Builder, len(t.derived))
+	for i, d := range t.derived {
+		builders[i] = array.NewBuilder(alloc, d.typ)
+		builders[i].Reserve(n)
+	}
+	defer func() {
+		for _, b := range builders {
+			b.Release()
+		}
+	}()
+	row := kernel.NewExprRow(rec, t.rowRefs)
+	vals := make([]any, len(t.derived))
+	var rej trRejects
+	kept := make([]int32, 0, n)
+rows:
+	for i := range n {
+		row.Load(i)
+		for k, d := range t.derived {
+			v, err := row.Eval(d.prog)
+			if err == nil {
+				v, err = openstage.NormalizeValue(d.typ, v)
+			}
+			if err != nil {
+				if ferr := t.fail(&rej, offset, i, fmt.Errorf("derive '%s': %w", d.name, err)); ferr != nil {
+					return nil, nil, ferr
+				}
+				continue rows
+			}
+			vals[k] = v
+			row.Set(d.name, trExprValue(v))
+		}
+		for k, v := range vals {
+			openstage.AppendNormalized(builders[k], v)
+		}
+		kept = append(kept, int32(i))
+	}
+	bad = rej.batch(alloc, rec)
+	if len(kept) == 0 {
+		return nil, bad, nil
+	}
+	cols := make([]arrow.Array, len(t.out.Fields()))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for k, d := range t.derived {
+		cols[d.outIdx] = builders[k].NewArray()
+	}
+	for i := range cols {
+		if cols[i] != nil {
+			continue
+		}
+		src := rec.Column(t.in.FieldIndices(t.out.Field(i).Name)[0])
+		if len(kept) == n {
+			src.Retain()
+			cols[i] = src
+		} else {
+			cols[i] = openstage.TakeArray(alloc, src, kept)
+		}
+	}
+	return array.NewRecordBatch(t.out, cols, int64(len(kept))), bad, nil
+}
+
+// trExprValue turns a normalised column value back into what expressions see.
+func trExprValue(v any) any {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case arrow.Date32:
+		return x.ToTime()
+	case arrow.Timestamp:
+		return x.ToTime(arrow.Microsecond).UTC()
+	}
+	return v
+}
