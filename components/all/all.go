@@ -11,6 +11,7 @@ package all
 import (
 	_ "github.com/open-stage/openstage/bigqueryio" // GCPBigQueryOrigin, GCPBigQueryDestination
 	_ "github.com/open-stage/openstage/csvio"      // CSVOrigin, CSVDestination
+	_ "github.com/open-stage/openstage/excelio"    // ExcelOrigin, ExcelDestination
 	_ "github.com/open-stage/openstage/jsonio"     // JSONOrigin, JSONDestination
 	_ "github.com/open-stage/openstage/parquetio"  // ParquetOrigin, ParquetDestination
 	_ "github.com/open-stage/openstage/restio"     // APIRestOrigin, RESTDestination
