@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -38,6 +40,12 @@ type Job struct {
 	// Registry is where stages look up what they find by name (a
 	// Transformer's Go functions); nil means DefaultRegistry().
 	Registry *Registry
+	// DryRun, when not nil, makes Run a dry run: the stages run on the
+	// real input, but those that call a paid or remote service (the AI
+	// prompt transformers) send nothing and write what they would send to
+	// DryRun instead (Plan.DryRun), and no destination commits: every
+	// Committer is aborted, so a dry run leaves no output.
+	DryRun io.Writer
 
 	roots   []*Stage
 	stages  []*Stage // set by plan
@@ -48,6 +56,7 @@ type Job struct {
 	projections []Projection
 	folds       []Fold
 	redact      *redactor // the job's secrets, masked in every error it returns
+	dryRun      io.Writer // DryRun behind a lock, shared by the stages
 }
 
 // A Projection is an origin that reads only some of its columns because no
@@ -377,7 +386,7 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
+		p := &Plan{dryRun: j.dryRunWriter(), stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]
@@ -414,6 +423,30 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 		j.plans[s] = p
 	}
 	return probs
+}
+
+// dryRunWriter returns DryRun behind a lock, so that stages writing to it
+// from several goroutines do not interleave within a write.
+func (j *Job) dryRunWriter() io.Writer {
+	if j.DryRun == nil {
+		j.dryRun = nil
+		return nil
+	}
+	if lw, ok := j.dryRun.(*lockedWriter); !ok || lw.w != j.DryRun {
+		j.dryRun = &lockedWriter{w: j.DryRun}
+	}
+	return j.dryRun
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // forkJoins returns the stages with two input pipes whose producers are

@@ -32,7 +32,7 @@ const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
   openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
-                         [--memory-limit SIZE] [--temp-dir DIR]
+                         [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
   openstage validate JOB.yaml [--param name=value ...]
   openstage stages [TYPE] [--markdown]
   openstage graph JOB.yaml [--format mermaid|dot]
@@ -128,6 +128,7 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
 	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
 	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
+	dryRun := fs.Bool("dry-run", false, "run without calling paid services: AI stages print their first request and an estimate of requests and tokens on stderr and send nothing; no destination commits")
 	pos, err := parse(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
@@ -178,11 +179,17 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		}
 		return ExitOK
 	}
+	if *dryRun {
+		job.DryRun = stderr
+	}
 	err = job.Run(ctx)
 	if s := job.Summary(); s != nil && !*quiet {
 		s.WriteTable(stderr)
 	}
 	switch {
+	case err == nil && *dryRun:
+		fmt.Fprintf(stderr, "openstage: dry run of job '%s': no request was sent and no output was committed\n", f.Name)
+		return ExitOK
 	case err == nil:
 		return ExitOK
 	case openstage.IsValidation(err):
