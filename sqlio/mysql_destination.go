@@ -269,7 +269,9 @@ type mysqlExec interface {
 // load sends every row to target, by LOAD DATA or by INSERTs.
 func (d *MySQLDestination) load(ctx context.Context, q mysqlExec, target, targetName string, in *openstage.Inputs, fail func(error, string) error) error {
 	if d.Bulk == "insert" {
-		if _, err := insertRows(ctx, q, mysqlDriver, targetName, d.schema, in, d.batchRows()); err != nil {
+		cols := openstage.ColumnNames(d.schema)
+		stmt := func(n int) string { return insertSQL(mysqlDialect, targetName, cols, n) }
+		if _, err := insertRows(ctx, q, mysqlDriver, stmt, d.schema, in, d.batchRows()); err != nil {
 			return fail(err, "")
 		}
 		return nil

@@ -32,6 +32,8 @@ type driver struct {
 	raw bool
 	// bind converts a value of an Arrow column into an argument.
 	bind func(t arrow.DataType, v any) any
+	// columns returns the catalog query listing a table's columns in order.
+	columns func(schema, table string) (string, []any)
 	// describe wraps a query so that it returns no row (only its columns).
 	describe func(base string) string
 }
@@ -241,12 +243,12 @@ type sqlWrite struct {
 	cleanup []string // statements Abort runs (dropping a staging table)
 }
 
-// insertRows inserts every batch of in into table with multi-row INSERT
-// statements of up to w.BatchRows rows (fewer when the placeholders would
-// exceed the database's limit).
+// insertRows sends every row of in with the statements stmtFor(n) makes
+// for n rows (a multi-row INSERT), rowsPer rows at a time (fewer when the
+// placeholders would exceed the database's limit).
 func insertRows(ctx context.Context, exec interface {
 	PrepareContext(context.Context, string) (*sql.Stmt, error)
-}, dr *driver, table string, schema *arrow.Schema, in *openstage.Inputs, rowsPer int) (int64, error) {
+}, dr *driver, stmtFor func(n int) string, schema *arrow.Schema, in *openstage.Inputs, rowsPer int) (int64, error) {
 	cols := openstage.ColumnNames(schema)
 	per := max(1, min(rowsPer, dr.d.maxParams/len(cols)))
 	stmts := map[int]*sql.Stmt{}
@@ -265,7 +267,7 @@ func insertRows(ctx context.Context, exec interface {
 		st, ok := stmts[pending]
 		if !ok {
 			var err error
-			st, err = exec.PrepareContext(ctx, insertSQL(dr.d, table, cols, pending))
+			st, err = exec.PrepareContext(ctx, stmtFor(pending))
 			if err != nil {
 				return dr.wrapErr(err)
 			}
