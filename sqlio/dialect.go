@@ -268,7 +268,7 @@ var (
 	mssqlDialect = &dialect{
 		name: "SQL Server", driver: "sqlserver", open: "[", close: "]", defPort: 1433,
 		placeholder: func(i int) string { return "@p" + strconv.Itoa(i) },
-		maxParams: 2100, transactionalDDL: true,
+		maxParams:   2100, transactionalDDL: true,
 		types: arrowTypes(map[arrow.Type]string{
 			arrow.INT64: "BIGINT", arrow.FLOAT64: "FLOAT", arrow.BOOL: "BIT",
 			arrow.STRING: "NVARCHAR(MAX)", arrow.LARGE_STRING: "NVARCHAR(MAX)", arrow.DATE32: "DATE",
@@ -278,7 +278,7 @@ var (
 	oracleDialect = &dialect{
 		name: "Oracle", driver: "oracle", open: `"`, close: `"`, defPort: 1521,
 		placeholder: func(i int) string { return ":" + strconv.Itoa(i) },
-		maxParams: 65535,
+		maxParams:   65535,
 		types: arrowTypes(map[arrow.Type]string{
 			arrow.INT64: "NUMBER(19)", arrow.FLOAT64: "BINARY_DOUBLE", arrow.BOOL: "NUMBER(1)",
 			arrow.STRING: "NCLOB", arrow.LARGE_STRING: "NCLOB", arrow.DATE32: "DATE",
