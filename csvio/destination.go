@@ -37,8 +37,9 @@ type CSVDestination struct {
 	Header    bool   `param:"header" default:"true" doc:"Whether to write the column names first."`
 	IfExists  string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
 
-	schema *arrow.Schema
-	file   *atomicfile.File
+	schema  *arrow.Schema
+	file    *atomicfile.File
+	workers int // formatters: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -67,6 +68,7 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination: it checks the folder exists and,
 // for append, that the existing header matches.
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
+	d.workers = p.Workers()
 	d.schema = p.InputSchema()
 	for _, f := range d.schema.Fields() {
 		if !openstage.Supported(f.Type) {
@@ -128,7 +130,7 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 		}
 		header = header && !copied
 	}
-	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header})
+	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Workers: d.workers})
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {

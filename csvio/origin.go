@@ -37,6 +37,7 @@ type CSVOrigin struct {
 	schema  *arrow.Schema // every column of the file
 	project []string      // columns to read (Project); nil means all
 	sel     []int         // their positions, set by Plan
+	workers int           // parsers: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -103,6 +104,7 @@ func (o *CSVOrigin) Project(cols []string) {
 
 // Plan implements openstage.Origin: it reads the header and a sample of rows.
 func (o *CSVOrigin) Plan(_ context.Context, p *openstage.Plan) error {
+	o.workers = p.Workers()
 	if st, err := os.Stat(o.Path); err == nil && st.IsDir() {
 		return fmt.Errorf("'%s' is a folder, not a CSV file", o.Path)
 	}
@@ -187,6 +189,7 @@ func (o *CSVOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
 	opts := o.options()
 	opts.Alloc = out.Allocator()
 	opts.Select = o.sel
+	opts.Workers = o.workers
 	r := NewReaderContext(ctx, f, o.schema, opts)
 	defer r.Close()
 	for {

@@ -128,9 +128,15 @@ func malformed(b []byte, base int, where string, ferr error) error {
 	if !errors.As(err, &se) {
 		return fmt.Errorf("malformed JSON in the response of %s: %v", where, ferr)
 	}
+	// encoding/json counts the bytes read, the offending one included:
+	// the offset of that byte is one less (at the end of the input, there
+	// is no offending byte).
 	off := int(se.Offset)
+	if off > 0 && off <= len(b) && se.Error() != "unexpected end of JSON input" {
+		off--
+	}
 	lo, hi := max(0, off-30), min(len(b), off+10)
-	return fmt.Errorf("malformed JSON in the response of %s at byte %d: %s (near %q); the API did not return JSON — check url and format", where, base+off, se.Error(), string(b[lo:hi]))
+	return fmt.Errorf("malformed JSON in the response of %s at byte offset %d: %s (near %q); check that url returns JSON (and format)", where, base+off, se.Error(), string(b[lo:hi]))
 }
 
 // each calls fn with the records json_path leads to in v.
@@ -330,7 +336,20 @@ func (f *flattener) rows(rec *fastjson.Value, emit func() error) error {
 	f.set = f.set[:0]
 	f.arr = nil
 	if rec.Type() == fastjson.TypeObject {
-		f.flatten(rec, 0)
+		// As pandas' json_normalize: the record's own values first, then
+		// its nested objects, flattened (deeper levels keep their order).
+		o, _ := rec.Object()
+		o.Visit(func(key []byte, val *fastjson.Value) {
+			if val.Type() != fastjson.TypeObject {
+				f.leaf(append(f.buf[:0], key...), val)
+			}
+		})
+		o.Visit(func(key []byte, val *fastjson.Value) {
+			if val.Type() == fastjson.TypeObject {
+				f.buf = append(f.buf[:0], key...)
+				f.flatten(val, len(f.buf))
+			}
+		})
 	} else {
 		f.put([]byte(scalarColumn), rec)
 	}
@@ -376,12 +395,18 @@ func (f *flattener) flatten(v *fastjson.Value, n int) {
 			f.flatten(val, len(f.buf))
 			return
 		}
-		if !f.exploding && f.explode != "" && val.Type() == fastjson.TypeArray && string(f.buf) == f.explode {
-			f.arr = val
-			return
-		}
-		f.put(f.buf, val)
+		f.leaf(f.buf, val)
 	})
+}
+
+// leaf puts a value that is not an object under its flattened name, or
+// keeps it aside when it is the array to explode.
+func (f *flattener) leaf(name []byte, val *fastjson.Value) {
+	if !f.exploding && f.explode != "" && val.Type() == fastjson.TypeArray && string(name) == f.explode {
+		f.arr = val
+		return
+	}
+	f.put(name, val)
 }
 
 func (f *flattener) put(name []byte, val *fastjson.Value) {
