@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -167,6 +168,9 @@ func (o *SQLiteOrigin) FoldFilter(c *openstage.Condition) (string, bool) {
 
 // Plan implements openstage.Origin.
 func (o *SQLiteOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
+	if _, err := os.Stat(o.Path); err != nil && o.Path != "" {
+		return fmt.Errorf("the SQLite database '%s' does not exist (an origin does not create it); check path", o.Path)
+	}
 	return o.planRead(ctx, p, sqliteDriver, nil, o.Path, &o.Read)
 }
 
