@@ -208,17 +208,12 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 			return err
 		}
 	}
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := srt.Add(dp.Batch); err != nil {
-			return err
-		}
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		dp.Batch.Retain() // the sorter keeps it
+		return srt.Add(dp.Batch)
+	})
+	if err != nil {
+		return err
 	}
 	return r.finishGathered(ctx, srt, out)
 }

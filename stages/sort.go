@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -234,17 +233,12 @@ func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 	nullsFirst, _ := sortNullsFirst(s.Nulls)
 	srt := &outofcore.Sorter{Budget: s.budget, Dir: s.tempDir, Alloc: out.Allocator(), Keys: s.cols, NullsFirst: nullsFirst}
 	defer srt.Release()
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := srt.Add(dp.Batch); err != nil {
-			return err
-		}
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		dp.Batch.Retain() // the sorter keeps it
+		return srt.Add(dp.Batch)
+	})
+	if err != nil {
+		return err
 	}
 	if !srt.SpilledAny() {
 		rec, err := srt.TakeHeld()
@@ -255,7 +249,7 @@ func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 		idx := kernel.SortIndex(kernel.SortCols(rec, s.cols), int(rec.NumRows()), nullsFirst)
 		return kernel.SendPermuted(ctx, out, rec, idx)
 	}
-	err := srt.Merge(ctx, func(rec arrow.RecordBatch) error {
+	err = srt.Merge(ctx, func(rec arrow.RecordBatch) error {
 		defer rec.Release()
 		return out.Send(ctx, rec)
 	})
