@@ -82,14 +82,14 @@ func (b *Bools) DecodeParam(v any) error {
 		for i, item := range x {
 			v, ok := item.(bool)
 			if !ok {
-				return fmt.Errorf("item %d must be true or false, got %s", i+1, sortKind(item))
+				return fmt.Errorf("item %d must be true or false, got %s", i+1, openstage.ValueKind(item))
 			}
 			out[i] = v
 		}
 		*b = out
 		return nil
 	}
-	return fmt.Errorf("must be true or false, or a list of them, got %s", sortKind(v))
+	return fmt.Errorf("must be true or false, or a list of them, got %s", openstage.ValueKind(v))
 }
 
 // ParamType implements openstage.ParamTyper.

@@ -80,7 +80,7 @@ func (k *SortKeys) DecodeParam(v any) error {
 		*k = out
 		return nil
 	}
-	return fmt.Errorf("must be a column name or a list of column names or {field, ascending}, got %s", sortKind(v))
+	return fmt.Errorf("must be a column name or a list of column names or {field, ascending}, got %s", openstage.ValueKind(v))
 }
 
 func sortDecodeKey(item any) (SortKey, error) {
@@ -94,13 +94,13 @@ func sortDecodeKey(item any) (SortKey, error) {
 			case "field":
 				s, ok := val.(string)
 				if !ok || s == "" {
-					return key, fmt.Errorf("field must be a column name, got %s", sortKind(val))
+					return key, fmt.Errorf("field must be a column name, got %s", openstage.ValueKind(val))
 				}
 				key.Field = s
 			case "ascending":
 				b, ok := val.(bool)
 				if !ok {
-					return key, fmt.Errorf("ascending must be true or false, got %s", sortKind(val))
+					return key, fmt.Errorf("ascending must be true or false, got %s", openstage.ValueKind(val))
 				}
 				key.Descending = !b
 			default:
@@ -112,28 +112,7 @@ func sortDecodeKey(item any) (SortKey, error) {
 		}
 		return key, nil
 	}
-	return SortKey{}, fmt.Errorf("must be a column name or {field, ascending}, got %s", sortKind(item))
-}
-
-// sortKind names the YAML kind of v for messages.
-func sortKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a bool"
-	case int, int64:
-		return "an integer"
-	case float64:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a mapping"
-	}
-	return fmt.Sprintf("%T", v)
+	return SortKey{}, fmt.Errorf("must be a column name or {field, ascending}, got %s", openstage.ValueKind(item))
 }
 
 // ParamType implements openstage.ParamTyper.
