@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2"
@@ -219,14 +220,20 @@ func newClient(cfg *HTTPClient, conns int) *client {
 		CheckRetry:   c.checkRetry,
 		Backoff:      backoff,
 		ErrorHandler: giveUp,
-		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, attempt int) {
+		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
 			if attempt > 0 {
 				c.retries.Add(1)
+				if n, ok := r.Context().Value(retriesKey{}).(*int64); ok {
+					*n++ // one request's attempts are sequential
+				}
 			}
 		},
 	}
 	return c
 }
+
+// retriesKey keys, in a request's context, the count of its retries.
+type retriesKey struct{}
 
 // close drops the client's idle connections (and their goroutines).
 func (c *client) close() { c.transport.CloseIdleConnections() }
@@ -340,7 +347,7 @@ func giveUp(resp *http.Response, err error, tries int) (*http.Response, error) {
 	} else if resp != nil {
 		e.status = resp.StatusCode
 		e.statusText = resp.Status
-		e.body = readSnippet(resp.Body)
+		e.body = readBody(resp.Body)
 		resp.Body.Close()
 	}
 	return nil, e
@@ -378,15 +385,22 @@ var errBody = errors.New("reading the response body")
 // snippetBytes is how much of a response body error messages quote.
 const snippetBytes = 200
 
-func readSnippet(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, snippetBytes+1))
-	return snippet(b)
+// responseBytes is how much of an error response a reject row keeps.
+const responseBytes = 64 << 10
+
+func readBody(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, responseBytes))
+	return string(b)
 }
 
-func snippet(b []byte) string {
+func snippet[T string | []byte](b T) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > snippetBytes {
-		s = s[:snippetBytes] + "…"
+		n := snippetBytes
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
 	if s == "" {
 		return "(empty body)"
@@ -411,6 +425,7 @@ type StatusError struct {
 	Status   int
 	Text     string // "404 Not Found"
 	Body     string // the first 200 bytes
+	Response string // the body, up to 64 KiB
 	Attempts int
 	Note     string // why retrying stopped early, if it did
 }
@@ -436,9 +451,13 @@ func (e *StatusError) Error() string {
 }
 
 // do sends one request with retries and returns its response when the
-// status is 2xx. body may be nil.
-func (c *client) do(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*response, error) {
+// status is 2xx. body may be nil. retries, when not nil, counts the
+// request's retries.
+func (c *client) do(ctx context.Context, method string, u *url.URL, header http.Header, body []byte, retries *int64) (*response, error) {
 	u = c.withKey(u)
+	if retries != nil {
+		ctx = context.WithValue(ctx, retriesKey{}, retries)
+	}
 	var raw any
 	if body != nil {
 		raw = body
@@ -481,9 +500,9 @@ func (c *client) do(ctx context.Context, method string, u *url.URL, header http.
 		return nil, c.requestError(ctx, method, u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &StatusError{Method: method, URL: c.shownURL(u), Status: resp.StatusCode, Text: resp.Status, Body: readSnippet(resp.Body), Attempts: 1}
+		full := c.mask(readBody(resp.Body))
 		resp.Body.Close()
-		return nil, e
+		return nil, &StatusError{Method: method, URL: c.shownURL(u), Status: resp.StatusCode, Text: resp.Status, Body: snippet(full), Response: full, Attempts: 1}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: got, url: resp.Request.URL}, nil
 }
@@ -500,7 +519,8 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 	if errors.As(err, &re) {
 		tries = re.tries
 		if re.status != 0 {
-			se := &StatusError{Method: method, URL: shown, Status: re.status, Text: re.statusText, Body: re.body, Attempts: tries}
+			full := c.mask(re.body)
+			se := &StatusError{Method: method, URL: shown, Status: re.status, Text: re.statusText, Body: snippet(full), Response: full, Attempts: tries}
 			if re.err != nil {
 				se.Note = re.err.Error()
 			}
@@ -518,7 +538,7 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 		if te.status == http.StatusUnauthorized || te.status == http.StatusBadRequest {
 			hint = " (check client_id and client_secret)"
 		}
-		return fmt.Errorf("%s %s: %s%s%s", method, shown, te.Error(), after, hint)
+		return fmt.Errorf("%s %s: %s%s%s", method, shown, c.mask(te.Error()), after, hint)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -528,7 +548,18 @@ func (c *client) requestError(ctx context.Context, method string, u *url.URL, er
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("%s %s%s: %v", method, shown, after, err)
+	return fmt.Errorf("%s %s%s: %s", method, shown, after, c.mask(err.Error()))
+}
+
+// mask replaces the stage's secrets in text a server sent (an error body
+// that quotes the token it refused).
+func (c *client) mask(s string) string {
+	for _, sec := range c.secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
 }
 
 // withKey adds an api_key sent in the query string.
@@ -573,13 +604,7 @@ func (c *client) shownURL(u *url.URL) string {
 			v.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
 		}
 	}
-	s := v.String()
-	for _, sec := range c.secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
+	return c.mask(v.String())
 }
 
 func (c *client) isSecret(v string) bool {

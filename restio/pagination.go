@@ -98,7 +98,7 @@ type fetcher struct {
 type consumeFunc func(*page) (records int, root *fastjson.Value, err error)
 
 func (f *fetcher) fetch(ctx context.Context, i int, u *url.URL) (*page, error) {
-	resp, err := f.c.do(ctx, f.method, u, f.header, f.body)
+	resp, err := f.c.do(ctx, f.method, u, f.header, f.body, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -315,7 +315,6 @@ func (f *fetcher) runIndexed(ctx context.Context, conc int, consume consumeFunc)
 			return r.err
 		}
 		n, _, err := consume(r.pg)
-		<-sem
 		if err == nil {
 			err = check(r.pg, n)
 		}
@@ -323,6 +322,7 @@ func (f *fetcher) runIndexed(ctx context.Context, conc int, consume consumeFunc)
 			stop()
 			return err
 		}
+		<-sem
 	}
 	stop()
 	return nil
