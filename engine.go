@@ -324,7 +324,7 @@ func (j *Job) Run(ctx context.Context) error {
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = fmt.Errorf("%w: %w", ErrCancelled, context.Cause(ctx))
 	}
-	if firstErr == nil {
+	if firstErr == nil && j.DryRun == nil {
 		// Commit in topological order; a failed commit aborts the rest.
 		for _, rt := range rts {
 			c, ok := rt.stage.comp.(Committer)

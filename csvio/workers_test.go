@@ -32,7 +32,7 @@ func TestCSVWorkersFollowTheJob(t *testing.T) {
 	reading := func(workers int) int64 {
 		var peak atomic.Int64
 		sink := &openstagetest.Sink{OnBatch: func(int) { peak.Store(max(peak.Load(), int64(runtime.NumGoroutine()))) }}
-		src := openstage.NewStage("reader", &csvio.CSVOrigin{Path: path, Delimiter: ',', Header: true, Quoting: true, Quote: '"', SampleRows: 100, BatchRows: 1000})
+		src := openstage.NewStage("reader", &csvio.CSVOrigin{Path: openstage.Strings{path}, Delimiter: ',', Header: true, Quoting: true, Quote: '"', SampleRows: 100, BatchRows: 1000})
 		src.AddOutputPipe(openstage.NewPipe("p")).SetDestination(openstage.NewStage("sink", sink))
 		job := openstage.NewJob("read", src)
 		job.Workers = workers

@@ -46,7 +46,7 @@ func roundTrip(t *testing.T, c roundTripCase) {
 		t.Fatal(err)
 	}
 	csvOrigin := func() *csvio.CSVOrigin {
-		return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = in; o.ColumnTypes = roundTripTypes }).Component().(*csvio.CSVOrigin)
+		return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = openstage.Strings{in}; o.ColumnTypes = roundTripTypes }).Component().(*csvio.CSVOrigin)
 	}
 	csvDest := func(path string) *openstage.Stage {
 		return openstage.New("csv_writer", func(d *csvio.CSVDestination) { d.Path = path })

@@ -32,7 +32,7 @@ const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
   openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
-                         [--memory-limit SIZE] [--temp-dir DIR]
+                         [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
   openstage validate JOB.yaml [--param name=value ...]
   openstage stages [TYPE] [--markdown]
   openstage graph JOB.yaml [--format mermaid|dot]
@@ -128,6 +128,7 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
 	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
 	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
+	dryRun := fs.Bool("dry-run", false, "run without calling paid services: AI stages print their first request and an estimate of requests and tokens on stderr and send nothing; no destination commits")
 	pos, err := parse(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
@@ -137,9 +138,9 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
 		return ExitInvalid
 	}
-	f, err := jobfile.Load(pos[0], jobfile.Options{Params: ps})
-	if err != nil {
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+	f, loadErr := jobfile.Load(pos[0], jobfile.Options{Params: ps})
+	if loadErr != nil && (f == nil || !openstage.IsValidation(loadErr)) {
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr))
 		return ExitInvalid
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -158,9 +159,15 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		}
 		job.MemoryLimit = n
 	}
+	if loadErr != nil {
+		// Problems in the file: find the others (missing files, unknown
+		// columns) in the rest of the job, and report them all, by line.
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr, job.Validate(ctx)))
+		return ExitInvalid
+	}
 	if validateOnly {
 		if err := job.Validate(ctx); err != nil {
-			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 			return ExitInvalid
 		}
 		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
@@ -172,15 +179,21 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		}
 		return ExitOK
 	}
+	if *dryRun {
+		job.DryRun = stderr
+	}
 	err = job.Run(ctx)
 	if s := job.Summary(); s != nil && !*quiet {
 		s.WriteTable(stderr)
 	}
 	switch {
+	case err == nil && *dryRun:
+		fmt.Fprintf(stderr, "openstage: dry run of job '%s': no request was sent and no output was committed\n", f.Name)
+		return ExitOK
 	case err == nil:
 		return ExitOK
 	case openstage.IsValidation(err):
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
+		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return ExitInvalid
 	case errors.Is(err, openstage.ErrCancelled):
 		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)
@@ -188,6 +201,47 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	}
 	fmt.Fprintf(stderr, "openstage: job '%s' failed: %v\n", f.Name, err)
 	return ExitFailed
+}
+
+// sortProblems merges the problems of validation errors, sorted by file
+// and line (problems without a line first), each once.
+func sortProblems(errs ...error) error {
+	var probs []openstage.Problem
+	var other []error
+	for _, err := range errs {
+		var ve *openstage.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &ve):
+			probs = append(probs, ve.Problems...)
+		default:
+			other = append(other, err)
+		}
+	}
+	if len(other) > 0 || len(probs) == 0 {
+		return errors.Join(append(other, func() []error {
+			if len(probs) > 0 {
+				return []error{&openstage.ValidationError{Problems: probs}}
+			}
+			return nil
+		}()...)...)
+	}
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := probs[i].Pos, probs[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	seen := map[string]bool{}
+	out := probs[:0]
+	for _, p := range probs {
+		if s := p.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, p)
+		}
+	}
+	return &openstage.ValidationError{Problems: out}
 }
 
 func stagesCmd(args []string, stdout, stderr io.Writer) int {
