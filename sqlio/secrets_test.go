@@ -168,3 +168,81 @@ pipes:
 		})
 	}
 }
+
+// openstage validate shows what a PostgresOrigin reads and the filter it
+// applies in its query.
+func TestValidateShowsPushdown(t *testing.T) {
+	conn := sqlio.NeedPG(t)
+	tbl := sqlio.PgTable(t, conn)
+	sqlio.PgExec(t, conn, "CREATE TABLE "+tbl+" (id int, amount numeric(10,2), note text)")
+	path := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(path, []byte(`name: pushdown
+stages:
+  - name: orders_reader
+    type: PostgresOrigin
+    dsn: `+sqlio.PgDSN()+`
+    table: `+tbl+`
+  - {name: big, type: Filter, field: amount, condition: ">", value: 1000}
+  - {name: by_id, type: Aggregator, key: id, agg_field_name: total, agg_type: sum, field_to_agg: amount}
+  - {name: out, type: Printer}
+pipes:
+  - {name: rows, from: orders_reader, to: big}
+  - {name: kept, from: big, to: by_id}
+  - {name: sums, from: by_id, to: out}
+`), 0o644)
+	code, out := runCLI("validate", path)
+	for _, want := range []string{"orders_reader reads 2 of 3 columns: id, amount",
+		`orders_reader applies the filter of big (amount > 1000) at the source: WHERE openstage_q."amount"::float8 > $1::float8 (values 1000)`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q in:\n%s", code, want, out)
+		}
+	}
+}
+
+// MariaDB: a user with a password; a wrong one is refused with the
+// server's reason and never shown.
+func TestMySQLWrongPassword(t *testing.T) {
+	db := sqlio.NeedMy(t)
+	const user, good, bad = "os_pw_user", "G00d-pass-5521", "B4d-pass-9913"
+	for _, s := range []string{"DROP USER IF EXISTS '" + user + "'@'%'", "CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + good + "'", "GRANT SELECT ON test.* TO '" + user + "'@'%'"} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { db.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	dir := t.TempDir()
+	job := func(name, conn string) string {
+		path := filepath.Join(dir, name+".yaml")
+		os.WriteFile(path, []byte("name: pw\nstages:\n  - name: reader\n    type: MySQLOrigin\n"+conn+"    query: SELECT 1 AS one\n  - {name: out, type: Printer}\npipes:\n  - {name: p, from: reader, to: out}\n"), 0o644)
+		return path
+	}
+	if code, out := runCLI("run", job("good", "    host: 127.0.0.1\n    database: test\n    user: "+user+"\n    password: "+good+"\n")); code != 0 {
+		t.Fatalf("the right password: %s", out)
+	}
+	for name, c := range map[string]string{
+		"literal": "    host: 127.0.0.1\n    database: test\n    user: " + user + "\n    password: " + bad + "\n",
+		"dsn":     "    dsn: " + user + ":" + bad + "@tcp(127.0.0.1:3306)/test\n",
+	} {
+		code, out := runCLI("run", job(name, c))
+		if code != 2 || !strings.Contains(out, "the server refused the login: Access denied for user '"+user+"'") || strings.Contains(out, bad) {
+			t.Fatalf("%s: exit %d\n%s", name, code, out)
+		}
+	}
+}
+
+// MySQL's own messages for a syntax error (with its position) and an
+// unknown table, naming the stage.
+func TestMySQLQueryErrors(t *testing.T) {
+	sqlio.NeedMy(t)
+	for q, want := range map[string]string{
+		"SELECT 1 FROM DUAL WHERE = 2":   "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '= 2) AS openstage_q LIMIT 0' at line 1 (MySQL error 1064, SQLSTATE 42000)",
+		"SELECT * FROM os_no_such_table": "Table 'test.os_no_such_table' doesn't exist (MySQL error 1146, SQLSTATE 42S02)",
+	} {
+		path := filepath.Join(t.TempDir(), "job.yaml")
+		os.WriteFile(path, []byte("name: e\nstages:\n  - name: reader\n    type: MySQLOrigin\n    dsn: "+sqlio.MySQLDSN()+"\n    query: \""+q+"\"\n  - {name: out, type: Printer}\npipes:\n  - {name: p, from: reader, to: out}\n"), 0o644)
+		code, out := runCLI("validate", path)
+		if code != 2 || !strings.Contains(out, "MySQLOrigin 'reader': query: "+want) {
+			t.Fatalf("%s: exit %d\n%s", q, code, out)
+		}
+	}
+}
