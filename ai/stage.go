@@ -268,8 +268,8 @@ func (s *Stage) ask(ctx context.Context, req Request, out *openstage.Emitter) (R
 	if err != nil {
 		return Reply{}, key, false, err
 	}
-	out.Count("input_tokens", rep.InputTokens)
-	out.Count("output_tokens", rep.OutputTokens)
+	out.Count(openstage.CounterInputTokens, rep.InputTokens)
+	out.Count(openstage.CounterOutputTokens, rep.OutputTokens)
 	if rt.priced {
 		// A price per million tokens is a price in micro-dollars per token.
 		out.Count("cost_micro_usd", int64(math.Round(float64(rep.InputTokens)*rt.price.Input+float64(rep.OutputTokens)*rt.price.Output)))
