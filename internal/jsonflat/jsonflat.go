@@ -179,6 +179,10 @@ type Flattener struct {
 
 	exploding bool
 	saved     []savedSlot
+
+	// OnUnknown, when set, is called with each flattened name that is not a
+	// column (without grow such values are left out).
+	OnUnknown func(name string)
 }
 
 type savedSlot struct {
@@ -292,6 +296,9 @@ func (f *Flattener) put(name []byte, val *fastjson.Value) {
 	i, ok := f.index[string(name)]
 	if !ok {
 		if !f.grow {
+			if f.OnUnknown != nil {
+				f.OnUnknown(string(name))
+			}
 			return
 		}
 		i = f.Column(string(name))
@@ -574,3 +581,6 @@ func (in *Inference) Rows() int64 { return in.rows }
 
 // Rows returns the rows appended since the last Build.
 func (c *Converter) Rows() int { return c.rows }
+
+// Flattener returns the converter's flattener (to set OnUnknown).
+func (c *Converter) Flattener() *Flattener { return c.flat }
