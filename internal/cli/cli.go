@@ -33,7 +33,8 @@ const usage = `openstage runs Open-Stage ETL job files.
 Usage:
   openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
                          [--memory-limit SIZE] [--temp-dir DIR]
-  openstage validate JOB.yaml [--param name=value ...]
+  openstage validate JOB.yaml [--param name=value ...] [--verbose]
+                         (--verbose: which expressions run vectorised, which nodes row by row)
   openstage stages [TYPE] [--markdown]
   openstage graph JOB.yaml [--format mermaid|dot]
   openstage version
@@ -124,7 +125,7 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 	fs.Var(ps, "param", "job parameter name=value (repeatable)")
 	fs.Var(ps, "p", "short for --param")
 	quiet := fs.Bool("quiet", false, "do not print the run summary")
-	verbose := fs.Bool("verbose", false, "log each stage's start and end on stderr")
+	verbose := fs.Bool("verbose", false, "log each stage's start and end on stderr; validate also says how each expression runs (vectorised or row by row)")
 	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
 	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
 	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
@@ -169,6 +170,15 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		}
 		for _, fo := range job.Folds() {
 			fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
+		}
+		if *verbose { // how expressions run: stages that can say implement Explain
+			for _, s := range job.Stages() {
+				if ex, ok := s.Component().(interface{ Explain() []string }); ok {
+					for _, line := range ex.Explain() {
+						fmt.Fprintf(stdout, "  %s: %s\n", s.Name(), line)
+					}
+				}
+			}
 		}
 		return ExitOK
 	}
