@@ -280,3 +280,105 @@ func TestVectorMatchesRowEvaluator(t *testing.T) {
 		t.Errorf("only %d of %d expressions run with kernels", vectorised, len(diffExprs))
 	}
 }
+
+// TestVectorColumnAndSelect checks what the stages use: Column (a derived
+// column of each type, converted as the row path's NormalizeValue) and
+// Select (a Filter's rows), against the row evaluator.
+func TestVectorColumnAndSelect(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	r := rand.New(rand.NewPCG(3, 9))
+	env := NewVEnv(diffSchema)
+	st := env.NewState()
+	defer st.Release()
+	rec := randomBatch(alloc, r, 400, 20, true)
+	defer rec.Release()
+	types := []arrow.DataType{openstage.Int64, openstage.Float64, openstage.String, openstage.Bool, openstage.Timestamp, openstage.Date}
+	for _, src := range diffExprs {
+		if strings.Contains(src, "now()") {
+			continue
+		}
+		p, err := CompileExpr(src, env.ExprEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vp := CompileVector(p, env)
+		want := rowEval(t, p, rec)
+		for _, dt := range types {
+			st.Reset(rec)
+			arr, bad, ok := vp.Column(st, alloc, dt, nil)
+			if !ok {
+				t.Errorf("%q as %s: the kernels gave up", src, dt)
+				continue
+			}
+			for i, w := range want {
+				wv, werr := w.v, w.err
+				if !werr {
+					var err error
+					if wv, err = openstage.NormalizeValue(dt, wv); err != nil {
+						werr = true
+					}
+				}
+				gotBad := bad != nil && bad[i]
+				if gotBad != werr {
+					t.Errorf("%q as %s, row %d: row path error %v, kernels %v", src, dt, i, werr, gotBad)
+					break
+				}
+				if werr {
+					continue
+				}
+				var gv any
+				if arr.IsValid(i) {
+					gv = columnValue(arr, i)
+				}
+				if !sameValue(wv, gv) {
+					t.Errorf("%q as %s, row %d: row path %s, kernels %s", src, dt, i, show(wv), show(gv))
+					break
+				}
+			}
+			arr.Release()
+		}
+		if p.Type != nil && p.Type.Kind() != reflect.Bool && p.Type.Kind() != reflect.Interface {
+			continue
+		}
+		// Select: the rows where the row path gives true, up to its first error.
+		var wantKeep []int32
+		wantBad := -1
+		for i, w := range want {
+			if b, isBool := w.v.(bool); w.err || w.v != nil && !isBool {
+				wantBad = i
+				break
+			} else if b {
+				wantKeep = append(wantKeep, int32(i))
+			}
+		}
+		st.Reset(rec)
+		keep, bad, ok := vp.Select(st, nil)
+		if !ok {
+			t.Errorf("%q: Select gave up", src)
+			continue
+		}
+		if bad != wantBad || wantBad < 0 && !reflect.DeepEqual(keep, wantKeep) && len(keep)+len(wantKeep) > 0 {
+			t.Errorf("%q: Select kept %d rows, first error at %d; the row path %d rows, first error at %d", src, len(keep), bad, len(wantKeep), wantBad)
+		}
+	}
+}
+
+// columnValue is row i of a column as NormalizeValue returns it.
+func columnValue(arr arrow.Array, i int) any {
+	switch a := arr.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.Timestamp:
+		return a.Value(i)
+	case *array.Date32:
+		return a.Value(i)
+	}
+	panic(fmt.Sprintf("column type %s", arr.DataType()))
+}
