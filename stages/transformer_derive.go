@@ -75,7 +75,7 @@ func (d *Derivations) DecodeParam(v any) error {
 		for i, item := range x {
 			m, ok := item.(map[string]any)
 			if !ok || len(m) != 1 {
-				return fmt.Errorf("item %d must be a one-entry mapping such as {category: 'amount > 1000'}, got %s", i+1, sortKind(item))
+				return fmt.Errorf("item %d must be a one-entry mapping such as {category: 'amount > 1000'}, got %s", i+1, openstage.ValueKind(item))
 			}
 			for col, e := range m {
 				dv, err := trDecodeOne(col, e)
@@ -88,7 +88,7 @@ func (d *Derivations) DecodeParam(v any) error {
 		*d = list
 		return nil
 	}
-	return fmt.Errorf("must be a mapping of column to expression, or a list of one-entry mappings, got %s", sortKind(v))
+	return fmt.Errorf("must be a mapping of column to expression, or a list of one-entry mappings, got %s", openstage.ValueKind(v))
 }
 
 func trSortedKeys(m map[string]any) []string {
@@ -109,7 +109,7 @@ func trDecodeOne(col string, v any) (Derivation, error) {
 		for k, val := range x {
 			s, ok := val.(string)
 			if !ok {
-				return d, fmt.Errorf("'%s': %s must be a string, got %s", col, k, sortKind(val))
+				return d, fmt.Errorf("'%s': %s must be a string, got %s", col, k, openstage.ValueKind(val))
 			}
 			switch k {
 			case "expr":
@@ -129,7 +129,7 @@ func trDecodeOne(col string, v any) (Derivation, error) {
 		// a valid expression.
 		return Derivation{Column: col, Expr: fmt.Sprint(x)}, nil
 	}
-	return Derivation{}, fmt.Errorf("'%s' must be an expression string or {expr, type}, got %s", col, sortKind(v))
+	return Derivation{}, fmt.Errorf("'%s' must be an expression string or {expr, type}, got %s", col, openstage.ValueKind(v))
 }
 
 // trDependencyOrder orders derivations so that each comes after the other
