@@ -97,7 +97,9 @@ func (g *exprGen) anyE() string {
 func (g *exprGen) boolE() string {
 	return g.pick(
 		func() string { return g.lit("b", "c", "b", "true", "false") },
-		func() string { return "(" + g.numE() + g.lit(" < ", " > ", " <= ", " >= ", " == ", " != ") + g.numE() + ")" },
+		func() string {
+			return "(" + g.numE() + g.lit(" < ", " > ", " <= ", " >= ", " == ", " != ") + g.numE() + ")"
+		},
 		func() string { return "(" + g.strE() + g.lit(" < ", " >= ", " == ", " != ") + g.strE() + ")" },
 		func() string { return "(" + g.timeE() + g.lit(" < ", " >= ", " == ", " != ") + g.timeE() + ")" },
 		func() string { return "(" + g.boolE() + g.lit(" && ", " || ", " and ", " or ") + g.boolE() + ")" },
@@ -106,7 +108,9 @@ func (g *exprGen) boolE() string {
 		func() string {
 			return "(" + g.intE() + g.lit(" in ", " not in ") + g.lit("[1, 2, 3]", "[0, 18]", "[1, 2.5]", "[nil, 7]") + ")"
 		},
-		func() string { return "(" + g.strE() + g.lit(" in ", " not in ") + g.lit("['paid', 'new']", "['', 'a']") + ")" },
+		func() string {
+			return "(" + g.strE() + g.lit(" in ", " not in ") + g.lit("['paid', 'new']", "['', 'a']") + ")"
+		},
 		func() string {
 			return "(" + g.strE() + g.lit(" contains ", " startsWith ", " endsWith ") + g.strE() + ")"
 		},
