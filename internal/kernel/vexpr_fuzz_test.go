@@ -136,11 +136,11 @@ func TestVectorRandomExpressions(t *testing.T) {
 	env := NewVEnv(diffSchema)
 	st := env.NewState()
 	defer st.Release()
-	rec := randomBatch(alloc, r, 300, 25, true)
+	rec := randomBatch(alloc, r, 300/diffScale, 25, true)
 	defer rec.Release()
 	g := &exprGen{next: func(n int) int { return r.IntN(n) }}
 	compiled, vectorised := 0, 0
-	for range 1500 {
+	for range 1500 / diffScale {
 		src := g.expr()
 		vp, err := compareEvaluators(t, src, rec, st, env)
 		if err != nil && vp == nil {
@@ -155,7 +155,7 @@ func TestVectorRandomExpressions(t *testing.T) {
 			vectorised++
 		}
 	}
-	if compiled < 500 || vectorised < compiled/2 {
+	if compiled < 500/diffScale || vectorised < compiled/2 {
 		t.Errorf("%d random expressions compiled, %d of them with kernels: the generator has drifted", compiled, vectorised)
 	}
 }

@@ -246,12 +246,15 @@ func TestVectorMatchesRowEvaluator(t *testing.T) {
 	env := NewVEnv(diffSchema)
 	st := env.NewState()
 	var batches []arrow.RecordBatch
-	for k, shape := range []struct {
+	for _, shape := range []struct {
 		n, nulls int
 		slice    bool
 	}{{200, 0, false}, {300, 15, false}, {257, 40, true}, {1, 0, true}, {0, 0, false}, {500, 90, true}, {1000, 5, true}} {
-		_ = k
-		batches = append(batches, randomBatch(alloc, r, shape.n, shape.nulls, shape.slice))
+		n := shape.n
+		if n > 50 {
+			n /= diffScale
+		}
+		batches = append(batches, randomBatch(alloc, r, n, shape.nulls, shape.slice))
 	}
 	defer func() {
 		for _, b := range batches {
@@ -291,7 +294,7 @@ func TestVectorColumnAndSelect(t *testing.T) {
 	env := NewVEnv(diffSchema)
 	st := env.NewState()
 	defer st.Release()
-	rec := randomBatch(alloc, r, 400, 20, true)
+	rec := randomBatch(alloc, r, 400/diffScale, 20, true)
 	defer rec.Release()
 	types := []arrow.DataType{openstage.Int64, openstage.Float64, openstage.String, openstage.Bool, openstage.Timestamp, openstage.Date}
 	for _, src := range diffExprs {
