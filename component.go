@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -152,6 +153,7 @@ type Plan struct {
 	forkJoin bool
 	workers  int
 	registry *Registry
+	logger   *slog.Logger
 	dryRun   io.Writer
 }
 

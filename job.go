@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -28,8 +29,23 @@ type Job struct {
 	QueueLen int
 	// Workers is how many goroutines run a Mapper stage (0 means GOMAXPROCS).
 	Workers int
-	// Logger receives one line per stage start and end; nil logs nothing.
+	// Logger receives the job's events: job started and finished, each
+	// stage started and finished with its counts, rows rejected, and what
+	// components log through Plan.Logger, Outputs.Logger, Inputs.Logger and
+	// Emitter.Logger (warnings, retries). Every record carries the job's
+	// name ("job"); records about a stage also carry "stage" and "type".
+	// nil logs nothing.
 	Logger *slog.Logger
+	// RowLimit, when positive, makes a trial run: each origin stops after
+	// sending that many rows (the CLI's --rows). The run then ends as a
+	// normal one, committing what the destinations received.
+	RowLimit int64
+	// MaxRejects, when set, fails the job once more than that many rows
+	// have been sent to reject pipes in total (the CLI's --max-rejects);
+	// new(int64(0)) fails on the first rejected row. nil: no limit. The
+	// error wraps ErrTooManyRejects and names the stage whose reject went
+	// over the limit.
+	MaxRejects *int64
 	// MemoryLimit is the memory, in bytes, that the stages holding data
 	// (Sort, Aggregator, Joiner, RemoveDuplicates, ...) may use together
 	// before they spill to temporary files; it is shared equally among them.
@@ -57,6 +73,7 @@ type Job struct {
 	folds       []Fold
 	redact      *redactor // the job's secrets, masked in every error it returns
 	dryRun      io.Writer // DryRun behind a lock, shared by the stages
+	live        atomic.Pointer[liveRun]
 }
 
 // A Projection is an origin that reads only some of its columns because no
@@ -386,7 +403,7 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{dryRun: j.dryRunWriter(), stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
+		p := &Plan{dryRun: j.dryRunWriter(), stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s], logger: j.stageLogger(s)}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]

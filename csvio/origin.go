@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -52,6 +54,40 @@ type CSVOrigin struct {
 	sel     []int         // their positions, set by Plan
 	addName bool          // the filename column is read
 	workers int           // parsers: the job's workers (Plan.Workers)
+
+	read, size atomic.Int64 // bytes read by Pump and the files' size (Progress)
+}
+
+// Progress implements openstage.ProgressReporter: the bytes of the files
+// read so far and their total size (unknown, 0, when one is compressed: its
+// size on disk does not say how many bytes it holds).
+func (o *CSVOrigin) Progress() (read, total int64) { return o.read.Load(), o.size.Load() }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// measure sets the total of Progress: the files' sizes.
+func (o *CSVOrigin) measure() {
+	o.read.Store(0)
+	var total int64
+	for _, path := range o.files {
+		st, err := os.Stat(path)
+		if err != nil || !st.Mode().IsRegular() || fileio.Resolve(path, o.Compression) != fileio.None {
+			o.size.Store(0)
+			return
+		}
+		total += st.Size()
+	}
+	o.size.Store(total)
 }
 
 func init() {
@@ -284,6 +320,7 @@ func rejectSchema(s *arrow.Schema) *arrow.Schema {
 
 // Pump implements openstage.Origin.
 func (o *CSVOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
+	o.measure()
 	for _, path := range o.files {
 		if err := o.pumpFile(ctx, out, path); err != nil {
 			return err
@@ -302,7 +339,7 @@ func (o *CSVOrigin) pumpFile(ctx context.Context, out *openstage.Outputs, path s
 	opts.Alloc = out.Allocator()
 	opts.Select = o.sel
 	opts.Workers = o.workers
-	r := NewReaderContext(ctx, f, o.schema, opts)
+	r := NewReaderContext(ctx, countingReader{f, &o.read}, o.schema, opts)
 	defer r.Close()
 	for {
 		rec, err := r.Next()

@@ -51,6 +51,12 @@ type Options struct {
 	Params map[string]string
 	// LookupEnv resolves ${env:NAME}; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// ParamSet chooses one of the job file's parameter sets (`param_sets:`,
+	// the CLI's --param-set) to apply over the declared parameters.
+	ParamSet string
+	// ParamFile is a YAML file of parameter values (name: value), applied
+	// over the parameter set; Params apply over it (the CLI's --param-file).
+	ParamFile string
 	// Registry holds the component types the file may use; nil means
 	// openstage.DefaultRegistry(). The job built uses it too.
 	Registry *openstage.Registry
@@ -68,8 +74,11 @@ type File struct {
 	Path        string
 	Name        string
 	Description string
-	Params      map[string]any
+	Params      map[string]any // every job parameter's value, overrides applied
 	Job         *openstage.Job
+
+	paramSets    []string
+	secretParams map[string]bool
 }
 
 // Load reads, checks and builds the job in the file at path. It returns a
@@ -107,13 +116,18 @@ type loader struct {
 	opts   Options
 	probs  []openstage.Problem
 	params map[string]*yaml.Node
+
+	paramSets  map[string]*yaml.Node // param_sets
+	setNames   []string              // in file order
+	secret     bool                  // substituting into a secret parameter
+	secretRefs map[string]bool       // job parameters used in secret parameters
 }
 
 func (l *loader) errorf(line int, format string, args ...any) {
 	l.probs = append(l.probs, openstage.Problem{Pos: openstage.Position{File: l.path, Line: line}, Err: fmt.Errorf(format, args...)})
 }
 
-var topKeys = []string{"name", "description", "params", "stages", "pipes"}
+var topKeys = []string{"name", "description", "params", "param_sets", "stages", "pipes"}
 
 func (l *loader) parse(data []byte) *File {
 	var doc yaml.Node
@@ -143,6 +157,8 @@ func (l *loader) parse(data []byte) *File {
 			f.Description = v.Value
 		case "params":
 			l.readParams(v)
+		case "param_sets":
+			l.readParamSets(v)
 		case "stages":
 			stagesNode = v
 		case "pipes":
@@ -154,6 +170,7 @@ func (l *loader) parse(data []byte) *File {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(filepath.Base(l.path), filepath.Ext(l.path))
 	}
+	l.applySetAndFile()
 	l.applyOverrides()
 	for name, n := range l.params {
 		var v any
@@ -174,6 +191,7 @@ func (l *loader) parse(data []byte) *File {
 		roots = append(roots, s)
 	}
 	sort.Slice(roots, func(i, j int) bool { return roots[i].Position().Line < roots[j].Position().Line })
+	f.paramSets, f.secretParams = l.setNames, l.secretRefs
 	f.Job = openstage.NewJob(f.Name, roots...)
 	f.Job.Registry = l.opts.Registry
 	return f
@@ -299,6 +317,9 @@ func (l *loader) substitute(n *yaml.Node) {
 }
 
 func (l *loader) lookupParam(line int, name string) (*yaml.Node, bool) {
+	if l.secret {
+		l.markSecret(name)
+	}
 	p, ok := l.params[name]
 	if !ok {
 		l.errorf(line, "unknown job parameter '%s' in ${%s}%s", name, name, declared(l.params))
@@ -420,14 +441,17 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage) {
 				continue
 			}
 			set[k.Value] = true
+			p, known := spec.Param(k.Value)
+			l.secret = known && secretParam(p)
 			l.substitute(v)
+			l.secret = false
 			var val any
 			if err := v.Decode(&val); err != nil {
 				l.errorf(v.Line, "%s '%s': parameter '%s': %v", typ, name, k.Value, err)
 				continue
 			}
 			val = stringKeys(val)
-			if p, ok := spec.Param(k.Value); ok && p.Path {
+			if known && p.Path {
 				val = l.resolvePath(val)
 			}
 			if err := spec.Set(comp, k.Value, val); err != nil {

@@ -3,22 +3,16 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/open-stage/openstage"
 	_ "github.com/open-stage/openstage/components/all" // registers every component type
-	"github.com/open-stage/openstage/jobfile"
 )
 
 // Exit codes.
@@ -31,12 +25,18 @@ const (
 const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
-  openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
+  openstage run JOB.yaml [job parameters] [--quiet] [--verbose] [--workers N]
                          [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
-  openstage validate JOB.yaml [--param name=value ...]
+                         [--report run.json] [--log-format text|json] [--log-level LEVEL]
+                         [--metrics-addr HOST:PORT] [--metrics-push URL]
+                         [--rows N] [--max-rejects N] [--overwrite]
+  openstage validate JOB.yaml [job parameters] [--schema [--format text|json]]
+  openstage schema JOB.yaml [job parameters] [--format text|json]
+  openstage graph JOB.yaml [job parameters] [--format mermaid|dot|svg|html] [--report run.json]
   openstage stages [TYPE] [--markdown]
-  openstage graph JOB.yaml [--format mermaid|dot]
   openstage version
+
+Job parameters: --param name=value (repeatable), --param-file FILE.yaml, --param-set NAME.
 
 Exit status: 0 success, 1 the job failed while running, 2 invalid job file or command line.
 `
@@ -62,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return stagesCmd(rest, stdout, stderr)
 	case "graph":
 		return graphCmd(rest, stdout, stderr)
+	case "schema":
+		return schemaCmd(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "openstage", version())
 		return ExitOK
@@ -112,95 +114,6 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
-}
-
-func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
-	name := "run"
-	if validateOnly {
-		name = "validate"
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	ps := params{}
-	fs.Var(ps, "param", "job parameter name=value (repeatable)")
-	fs.Var(ps, "p", "short for --param")
-	quiet := fs.Bool("quiet", false, "do not print the run summary")
-	verbose := fs.Bool("verbose", false, "log each stage's start and end on stderr")
-	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
-	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
-	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
-	dryRun := fs.Bool("dry-run", false, "run without calling paid services: AI stages print their first request and an estimate of requests and tokens on stderr and send nothing; no destination commits")
-	pos, err := parse(fs, args)
-	if err != nil {
-		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
-		return ExitInvalid
-	}
-	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
-		return ExitInvalid
-	}
-	f, loadErr := jobfile.Load(pos[0], jobfile.Options{Params: ps})
-	if loadErr != nil && (f == nil || !openstage.IsValidation(loadErr)) {
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr))
-		return ExitInvalid
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	job := f.Job
-	job.Workers = *workers
-	job.TempDir = *tempDir
-	if *verbose {
-		job.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	if *memLimit != "" {
-		n, err := ParseSize(*memLimit)
-		if err != nil {
-			fmt.Fprintf(stderr, "openstage %s: --memory-limit: %v\n", name, err)
-			return ExitInvalid
-		}
-		job.MemoryLimit = n
-	}
-	if loadErr != nil {
-		// Problems in the file: find the others (missing files, unknown
-		// columns) in the rest of the job, and report them all, by line.
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(loadErr, job.Validate(ctx)))
-		return ExitInvalid
-	}
-	if validateOnly {
-		if err := job.Validate(ctx); err != nil {
-			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
-			return ExitInvalid
-		}
-		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
-		for _, pr := range job.Projections() {
-			fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
-		}
-		for _, fo := range job.Folds() {
-			fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
-		}
-		return ExitOK
-	}
-	if *dryRun {
-		job.DryRun = stderr
-	}
-	err = job.Run(ctx)
-	if s := job.Summary(); s != nil && !*quiet {
-		s.WriteTable(stderr)
-	}
-	switch {
-	case err == nil && *dryRun:
-		fmt.Fprintf(stderr, "openstage: dry run of job '%s': no request was sent and no output was committed\n", f.Name)
-		return ExitOK
-	case err == nil:
-		return ExitOK
-	case openstage.IsValidation(err):
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
-		return ExitInvalid
-	case errors.Is(err, openstage.ErrCancelled):
-		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)
-		return ExitFailed
-	}
-	fmt.Fprintf(stderr, "openstage: job '%s' failed: %v\n", f.Name, err)
-	return ExitFailed
 }
 
 // sortProblems merges the problems of validation errors, sorted by file
