@@ -74,6 +74,8 @@ func (c *converter) append(i int, v *fastjson.Value) error {
 		return nil
 	}
 	col := &c.cols[i]
+	// The value's JSON kind fits the column (always so for an inferred
+	// column): append it directly.
 	switch bb := b.(type) {
 	case *array.StringBuilder:
 		if v.Type() == fastjson.TypeString {
@@ -85,26 +87,26 @@ func (c *converter) append(i int, v *fastjson.Value) error {
 		}
 		return nil
 	case *array.Int64Builder:
-		if v.Type() == fastjson.TypeNumber && !col.declared {
-			n, err := v.Int64()
-			if err != nil {
-				return err
+		if v.Type() == fastjson.TypeNumber {
+			if n, err := v.Int64(); err == nil {
+				bb.Append(n)
+				return nil
 			}
-			bb.Append(n)
-			return nil
 		}
 	case *array.Float64Builder:
-		if v.Type() == fastjson.TypeNumber && !col.declared {
-			f, err := v.Float64()
-			if err != nil {
-				return err
+		if v.Type() == fastjson.TypeNumber {
+			if f, err := v.Float64(); err == nil {
+				bb.Append(f)
+				return nil
 			}
-			bb.Append(f)
-			return nil
 		}
 	case *array.BooleanBuilder:
-		if !col.declared {
-			bb.Append(v.Type() == fastjson.TypeTrue)
+		switch v.Type() {
+		case fastjson.TypeTrue:
+			bb.Append(true)
+			return nil
+		case fastjson.TypeFalse:
+			bb.Append(false)
 			return nil
 		}
 	}
