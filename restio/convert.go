@@ -129,7 +129,7 @@ func (c *converter) append(i int, v *fastjson.Value) error {
 		} else {
 			f, err := v.Float64()
 			if err != nil {
-				return fmt.Errorf("malformed number %s", c.scratch)
+				return fmt.Errorf("number %s does not fit a float64", v.MarshalTo(nil))
 			}
 			gv = f
 		}
