@@ -3,6 +3,8 @@ package openstage
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -151,7 +153,15 @@ type Plan struct {
 	forkJoin bool
 	workers  int
 	registry *Registry
+	logger   *slog.Logger
+	dryRun   io.Writer
 }
+
+// DryRun returns where a stage that calls a paid or remote service writes
+// what it would send, when the job is a dry run (Job.DryRun, the CLI's
+// run --dry-run); nil when it is not. In a dry run such a stage sends no
+// request and emits no rows; writes to the writer are serialised.
+func (p *Plan) DryRun() io.Writer { return p.dryRun }
 
 // Workers returns how many goroutines the job gives a stage that can work
 // in parallel (Job.Workers, the CLI's --workers): a stage with its own pool,

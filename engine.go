@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -30,17 +31,26 @@ type pipeRT struct {
 	ch      chan arrow.RecordBatch
 	rows    atomic.Int64
 	batches atomic.Int64
+	bytes   atomic.Int64
 	reject  bool
+	rejects *rejectLimit // the job's MaxRejects, on reject pipes; nil: no limit
 }
 
 // stageRT is a stage while the job runs.
 type stageRT struct {
-	stage    *Stage
-	in       []*pipeRT
-	out      []*pipeRT
-	rowsIn   atomic.Int64
-	counters sync.Map // name -> *atomic.Int64
-	elapsed  time.Duration
+	stage     *Stage
+	in        []*pipeRT
+	out       []*pipeRT
+	rowsIn    atomic.Int64
+	batchesIn atomic.Int64
+	counters  sync.Map     // name -> *atomic.Int64
+	start     atomic.Int64 // unix nanoseconds; 0 until the stage starts
+	end       atomic.Int64 // unix nanoseconds; 0 until it returns
+	err       atomic.Pointer[errBox]
+	logger    *slog.Logger
+
+	rowLimit int64        // an origin's Job.RowLimit (0: none)
+	sent     atomic.Int64 // rows the origin sent, against rowLimit
 }
 
 // Inputs gives a Node or Destination the batches of its input pipes.
@@ -127,6 +137,7 @@ func (in *Inputs) Recv(ctx context.Context) (DataPackage, error) {
 		}
 		rec := v.Interface().(arrow.RecordBatch)
 		in.st.rowsIn.Add(rec.NumRows())
+		in.st.batchesIn.Add(1)
 		first := in.rows[i]
 		in.rows[i] += rec.NumRows()
 		return DataPackage{Pipe: in.st.in[i].pipe.name, Batch: rec, FirstRow: first}, nil
@@ -166,6 +177,7 @@ func (in *Inputs) recvFrom(ctx context.Context, i int) (arrow.RecordBatch, error
 			return nil, io.EOF
 		}
 		in.st.rowsIn.Add(rec.NumRows())
+		in.st.batchesIn.Add(1)
 		in.rows[i] += rec.NumRows()
 		return rec, nil
 	case <-ctx.Done():
@@ -195,10 +207,20 @@ func (o *Outputs) Allocator() memory.Allocator { return o.alloc }
 // the caller's reference (each pipe gets its own); empty batches are skipped.
 // It blocks while the pipes are full, and returns ctx.Err() if the job is
 // cancelled meanwhile.
+//
+// In a trial run (Job.RowLimit) an origin's Send passes on only the rows up
+// to the limit, then returns an error that stops the origin: an origin
+// returns the errors of Send as they are (wrapping is fine), and the engine
+// ends it as a success.
 func (o *Outputs) Send(ctx context.Context, rec arrow.RecordBatch) error {
 	if rec.NumRows() == 0 {
 		return nil
 	}
+	rec, done := o.limit(rec)
+	if rec == nil {
+		return errRowLimit
+	}
+	defer rec.Release()
 	for _, p := range o.st.out {
 		if p.reject {
 			continue
@@ -207,7 +229,33 @@ func (o *Outputs) Send(ctx context.Context, rec arrow.RecordBatch) error {
 			return err
 		}
 	}
+	if done {
+		return errRowLimit
+	}
 	return nil
+}
+
+// limit applies an origin's row limit to rec: it returns rec (retained, or
+// a slice of it) and whether the limit is now reached; nil when it already
+// was.
+func (o *Outputs) limit(rec arrow.RecordBatch) (arrow.RecordBatch, bool) {
+	if o.st.rowLimit <= 0 {
+		rec.Retain()
+		return rec, false
+	}
+	n := rec.NumRows()
+	sent := o.st.sent.Add(n)
+	switch {
+	case sent-n >= o.st.rowLimit:
+		return nil, true
+	case sent < o.st.rowLimit:
+		rec.Retain()
+		return rec, false
+	case sent == o.st.rowLimit:
+		rec.Retain()
+		return rec, true
+	}
+	return rec.NewSlice(0, o.st.rowLimit-(sent-n)), true
 }
 
 // SendTo sends rec to the output pipe called pipe only.
@@ -217,7 +265,21 @@ func (o *Outputs) SendTo(ctx context.Context, pipe string, rec arrow.RecordBatch
 			if rec.NumRows() == 0 {
 				return nil
 			}
-			return send(ctx, p, rec)
+			if p.reject {
+				return send(ctx, p, rec)
+			}
+			rec, done := o.limit(rec)
+			if rec == nil {
+				return errRowLimit
+			}
+			defer rec.Release()
+			if err := send(ctx, p, rec); err != nil {
+				return err
+			}
+			if done {
+				return errRowLimit
+			}
+			return nil
 		}
 	}
 	return fmt.Errorf("no output pipe '%s'", pipe)
@@ -232,10 +294,15 @@ func (o *Outputs) Count(name string, n int64) {
 
 func send(ctx context.Context, p *pipeRT, rec arrow.RecordBatch) error {
 	rec.Retain()
+	n, size := rec.NumRows(), batchBytes(rec)
 	select {
 	case p.ch <- rec:
-		p.rows.Add(rec.NumRows())
+		p.rows.Add(n)
 		p.batches.Add(1)
+		p.bytes.Add(size)
+		if p.reject {
+			return p.rejects.add(n)
+		}
 		return nil
 	case <-ctx.Done():
 		rec.Release()
@@ -261,20 +328,33 @@ func (j *Job) Run(ctx context.Context) error {
 	if qlen <= 0 {
 		qlen = 2
 	}
+	var rejects *rejectLimit
+	if j.MaxRejects != nil {
+		rejects = &rejectLimit{max: max(0, *j.MaxRejects)}
+	}
 	pipes := map[*Pipe]*pipeRT{}
 	rts := make([]*stageRT, len(order))
 	for i, s := range order {
-		rt := &stageRT{stage: s}
+		rt := &stageRT{stage: s, logger: j.stageLogger(s)}
+		if s.Kind() == KindOrigin {
+			rt.rowLimit = j.RowLimit
+		}
 		for _, p := range s.inputs {
 			rt.in = append(rt.in, pipes[p])
 		}
 		for _, p := range s.outputs {
 			prt := &pipeRT{pipe: p, ch: make(chan arrow.RecordBatch, qlen), reject: j.plans[s].rejects[p.name]}
+			if prt.reject {
+				prt.rejects = rejects
+			}
 			pipes[p] = prt
 			rt.out = append(rt.out, prt)
 		}
 		rts[i] = rt
 	}
+	live := &liveRun{job: j.Name, rts: rts, start: start}
+	j.live.Store(live)
+	j.logJobStart(ctx, order)
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -289,21 +369,30 @@ func (j *Job) Run(ctx context.Context) error {
 			cancel(err)
 		})
 	}
+	stageFailed := func(rt *stageRT, err error) error {
+		err = &StageError{Stage: rt.stage, Err: j.redact.wrap(err)}
+		rt.err.CompareAndSwap(nil, &errBox{err})
+		return err
+	}
 	for _, rt := range rts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t0 := time.Now()
+			rt.start.Store(time.Now().UnixNano())
 			if j.Logger != nil {
-				j.Logger.Info("stage started", "stage", rt.stage.name, "type", rt.stage.typ)
+				rt.logger.Info("stage started")
 			}
 			err := j.runStage(runCtx, rt)
-			rt.elapsed = time.Since(t0)
+			if rt.rowLimit > 0 && errors.Is(err, errRowLimit) {
+				err = nil // a trial run's origin has sent its rows
+			}
+			rt.end.Store(time.Now().UnixNano())
 			// Cancel the job before closing the outputs: downstream stages
 			// must see the failure, not an end of stream that would look
 			// like success.
-			if err != nil && !(errors.Is(err, context.Canceled) && runCtx.Err() != nil) {
-				fail(&StageError{Stage: rt.stage, Err: j.redact.wrap(err)})
+			cancelled := errors.Is(err, context.Canceled) && runCtx.Err() != nil
+			if err != nil && !cancelled {
+				fail(stageFailed(rt, err))
 			}
 			for _, p := range rt.out {
 				close(p.ch)
@@ -315,16 +404,17 @@ func (j *Job) Run(ctx context.Context) error {
 					rec.Release()
 				}
 			}
-			if j.Logger != nil {
-				j.Logger.Info("stage finished", "stage", rt.stage.name, "rows_in", rt.rowsIn.Load(), "elapsed", rt.elapsed, "error", j.redact.wrap(err))
+			if cancelled {
+				err = nil // stopped because another stage failed: not its error
 			}
+			j.logStageEnd(rt, err)
 		}()
 	}
 	wg.Wait()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = fmt.Errorf("%w: %w", ErrCancelled, context.Cause(ctx))
 	}
-	if firstErr == nil {
+	if firstErr == nil && j.DryRun == nil {
 		// Commit in topological order; a failed commit aborts the rest.
 		for _, rt := range rts {
 			c, ok := rt.stage.comp.(Committer)
@@ -336,7 +426,7 @@ func (j *Job) Run(ctx context.Context) error {
 				continue
 			}
 			if err := c.Commit(ctx); err != nil {
-				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("commit: %w", err))}
+				firstErr = stageFailed(rt, fmt.Errorf("commit: %w", err))
 			}
 		}
 	} else {
@@ -349,11 +439,16 @@ func (j *Job) Run(ctx context.Context) error {
 	for _, rt := range rts {
 		if c, ok := rt.stage.comp.(Closer); ok {
 			if err := c.Close(); err != nil && firstErr == nil {
-				firstErr = &StageError{Stage: rt.stage, Err: j.redact.wrap(fmt.Errorf("close: %w", err))}
+				firstErr = stageFailed(rt, fmt.Errorf("close: %w", err))
 			}
 		}
 	}
-	j.summary = newSummary(j.Name, rts, time.Since(start), firstErr)
+	if firstErr != nil {
+		live.err.Store(&errBox{firstErr})
+	}
+	live.end.Store(time.Now().UnixNano())
+	j.summary = live.snapshot()
+	j.logJobEnd(j.summary)
 	return firstErr
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -26,8 +29,23 @@ type Job struct {
 	QueueLen int
 	// Workers is how many goroutines run a Mapper stage (0 means GOMAXPROCS).
 	Workers int
-	// Logger receives one line per stage start and end; nil logs nothing.
+	// Logger receives the job's events: job started and finished, each
+	// stage started and finished with its counts, rows rejected, and what
+	// components log through Plan.Logger, Outputs.Logger, Inputs.Logger and
+	// Emitter.Logger (warnings, retries). Every record carries the job's
+	// name ("job"); records about a stage also carry "stage" and "type".
+	// nil logs nothing.
 	Logger *slog.Logger
+	// RowLimit, when positive, makes a trial run: each origin stops after
+	// sending that many rows (the CLI's --rows). The run then ends as a
+	// normal one, committing what the destinations received.
+	RowLimit int64
+	// MaxRejects, when set, fails the job once more than that many rows
+	// have been sent to reject pipes in total (the CLI's --max-rejects);
+	// new(int64(0)) fails on the first rejected row. nil: no limit. The
+	// error wraps ErrTooManyRejects and names the stage whose reject went
+	// over the limit.
+	MaxRejects *int64
 	// MemoryLimit is the memory, in bytes, that the stages holding data
 	// (Sort, Aggregator, Joiner, RemoveDuplicates, ...) may use together
 	// before they spill to temporary files; it is shared equally among them.
@@ -38,6 +56,12 @@ type Job struct {
 	// Registry is where stages look up what they find by name (a
 	// Transformer's Go functions); nil means DefaultRegistry().
 	Registry *Registry
+	// DryRun, when not nil, makes Run a dry run: the stages run on the
+	// real input, but those that call a paid or remote service (the AI
+	// prompt transformers) send nothing and write what they would send to
+	// DryRun instead (Plan.DryRun), and no destination commits: every
+	// Committer is aborted, so a dry run leaves no output.
+	DryRun io.Writer
 
 	roots   []*Stage
 	stages  []*Stage // set by plan
@@ -48,6 +72,8 @@ type Job struct {
 	projections []Projection
 	folds       []Fold
 	redact      *redactor // the job's secrets, masked in every error it returns
+	dryRun      io.Writer // DryRun behind a lock, shared by the stages
+	live        atomic.Pointer[liveRun]
 }
 
 // A Projection is an origin that reads only some of its columns because no
@@ -265,15 +291,23 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 		add(nil, Position{}, errors.New("the job has no stages"))
 	}
 	names := map[string]*Stage{}
+	bad := map[*Stage]bool{} // not planned: their problems are reported
 	for _, s := range j.stages {
+		if s.invalid {
+			bad[s] = true
+		}
 		if s.name == "" {
 			add(s, Position{}, errors.New("stage has no name"))
 		} else if prev, dup := names[s.name]; dup {
 			add(s, Position{}, fmt.Errorf("duplicate stage name '%s' (also used by %s at %s); stage names must be unique", s.name, prev.typ, orGo(prev.pos)))
 		}
 		names[s.name] = s
+		if s.invalid {
+			continue
+		}
 		for _, e := range s.errs {
 			add(s, Position{}, e)
+			bad[s] = true
 		}
 	}
 	pipeNames := map[string]*Pipe{}
@@ -291,11 +325,16 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	}
 	for _, s := range j.stages {
 		c := s.conn
+		if s.invalid {
+			continue
+		}
 		if len(s.inputs) < c.MinIn {
 			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinIn, "input pipe"), len(s.inputs)))
+			bad[s] = true
 		}
 		if len(s.outputs) < c.MinOut {
 			add(s, Position{}, fmt.Errorf("needs at least %s, has %d", plural(c.MinOut, "output pipe"), len(s.outputs)))
+			bad[s] = true
 		}
 	}
 	order, cycle := topoSort(j.stages)
@@ -306,7 +345,23 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 		}
 		add(nil, Position{}, fmt.Errorf("the pipes form a cycle: %s; a job must be a directed acyclic graph", strings.Join(path, " -> ")))
 	}
-	if len(probs) > 0 {
+	if len(probs) > 0 || len(bad) > 0 {
+		// Plan what can be planned, so that every problem is found at
+		// once: not the stages above nor those downstream of them (their
+		// inputs have no schema), nor those in a cycle.
+		j.forkJoins = forkJoins(j.stages, j.Pipes())
+		var keep []*Stage
+		for _, s := range order {
+			if !bad[s] {
+				keep = append(keep, s)
+			}
+		}
+		probs = append(probs, j.planStages(ctx, keep)...)
+		if len(probs) == 0 {
+			for s := range bad {
+				add(s, Position{}, errors.New("the stage's definition is invalid (MarkInvalid)"))
+			}
+		}
 		return nil, &ValidationError{Problems: probs}
 	}
 
@@ -348,7 +403,7 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 	}
 	budget := j.memoryLimit() / max(1, accumulators)
 	for _, s := range order {
-		p := &Plan{stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s]}
+		p := &Plan{dryRun: j.dryRunWriter(), stage: s, schemas: map[string]*arrow.Schema{}, rejects: map[string]bool{}, alloc: j.alloc(), budget: budget, tempDir: j.TempDir, workers: j.workers(), registry: j.registry(), reads: map[string][]string{}, through: map[string][]string{}, forkJoin: j.forkJoins[s], logger: j.stageLogger(s)}
 		ready := true
 		for _, in := range s.inputs {
 			port, ok := schemas[in]
@@ -385,6 +440,30 @@ func (j *Job) planStages(ctx context.Context, order []*Stage) []Problem {
 		j.plans[s] = p
 	}
 	return probs
+}
+
+// dryRunWriter returns DryRun behind a lock, so that stages writing to it
+// from several goroutines do not interleave within a write.
+func (j *Job) dryRunWriter() io.Writer {
+	if j.DryRun == nil {
+		j.dryRun = nil
+		return nil
+	}
+	if lw, ok := j.dryRun.(*lockedWriter); !ok || lw.w != j.DryRun {
+		j.dryRun = &lockedWriter{w: j.DryRun}
+	}
+	return j.dryRun
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // forkJoins returns the stages with two input pipes whose producers are

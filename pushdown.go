@@ -141,7 +141,7 @@ func (j *Job) pushDown(ctx context.Context, order []*Stage) {
 				}
 				j.projections = append(j.projections, Projection{Stage: pr.s.name, Columns: names, Of: pr.of})
 				if j.Logger != nil {
-					j.Logger.Info("projection", "stage", pr.s.name, "reads", strings.Join(names, ","), "of", pr.of)
+					j.Logger.Info("projection", "job", j.Name, "stage", pr.s.name, "type", pr.s.typ, "reads", strings.Join(names, ","), "of", pr.of)
 				}
 			}
 		}
@@ -151,7 +151,7 @@ func (j *Job) pushDown(ctx context.Context, order []*Stage) {
 		pr.s.comp.(Projector).Project(nil)
 	}
 	if j.Logger != nil {
-		j.Logger.Warn("projection dropped (this is a bug; please report it)", "reason", reason)
+		j.Logger.Warn("projection dropped (this is a bug; please report it)", "job", j.Name, "reason", reason)
 	}
 	if probs := j.planStages(ctx, order); len(probs) > 0 {
 		// Planned once already with every column: keep that plan's verdict.

@@ -163,7 +163,7 @@ func TestPushdown(t *testing.T) {
 		if got := sinkRows(sinks[0]); !reflect.DeepEqual(got, [][]any{{int64(5050)}}) {
 			t.Fatalf("sum %v", got)
 		}
-		if !strings.Contains(log, "msg=projection stage=src reads=a,k of=4") {
+		if !strings.Contains(log, "msg=projection job=pushdown stage=src type=ProjectableSource reads=a,k of=4") {
 			t.Fatalf("log: %s", log)
 		}
 		if got := job.Projections(); !reflect.DeepEqual(got, []openstage.Projection{{Stage: "src", Columns: []string{"a", "k"}, Of: 4}}) {

@@ -80,7 +80,7 @@ func (s *Secret) DecodeParam(v any) error {
 	case int, int64, float64, bool:
 		*s = NewSecret(fmt.Sprint(x))
 	default:
-		return fmt.Errorf("must be a string, got %s", kindOf(v))
+		return fmt.Errorf("must be a string, got %s", ValueKind(v))
 	}
 	return nil
 }

@@ -524,7 +524,10 @@ func describeType(t reflect.Type) string {
 	return t.String()
 }
 
-func kindOf(v any) string {
+// ValueKind describes a YAML-shaped value for messages: "a string", "a
+// list", "an integer", "null", ... (what a ParamDecoder got instead of what
+// it wants).
+func ValueKind(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -582,12 +585,12 @@ func decodeValue(f reflect.Value, v any) error {
 			// parameter takes their text.
 			f.SetString(fmt.Sprint(x))
 		default:
-			return fmt.Errorf("must be a string, got %s", kindOf(v))
+			return fmt.Errorf("must be a string, got %s", ValueKind(v))
 		}
 	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
-			return fmt.Errorf("must be true or false, got %s", kindOf(v))
+			return fmt.Errorf("must be true or false, got %s", ValueKind(v))
 		}
 		f.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
@@ -602,7 +605,7 @@ func decodeValue(f reflect.Value, v any) error {
 			}
 			f.SetInt(int64(x))
 		default:
-			return fmt.Errorf("must be an integer, got %s", kindOf(v))
+			return fmt.Errorf("must be an integer, got %s", ValueKind(v))
 		}
 	case reflect.Float64, reflect.Float32:
 		switch x := v.(type) {
@@ -613,12 +616,12 @@ func decodeValue(f reflect.Value, v any) error {
 		case float64:
 			f.SetFloat(x)
 		default:
-			return fmt.Errorf("must be a number, got %s", kindOf(v))
+			return fmt.Errorf("must be a number, got %s", ValueKind(v))
 		}
 	case reflect.Uint8: // a single character, such as a delimiter
 		s, ok := v.(string)
 		if !ok {
-			return fmt.Errorf("must be a single character, got %s", kindOf(v))
+			return fmt.Errorf("must be a single character, got %s", ValueKind(v))
 		}
 		switch s {
 		case `\t`, "tab":
@@ -631,7 +634,7 @@ func decodeValue(f reflect.Value, v any) error {
 	case reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {
-			return fmt.Errorf("must be a list, got %s", kindOf(v))
+			return fmt.Errorf("must be a list, got %s", ValueKind(v))
 		}
 		out := reflect.MakeSlice(f.Type(), len(list), len(list))
 		for i, item := range list {
@@ -643,7 +646,7 @@ func decodeValue(f reflect.Value, v any) error {
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return fmt.Errorf("must be a mapping, got %s", kindOf(v))
+			return fmt.Errorf("must be a mapping, got %s", ValueKind(v))
 		}
 		out := reflect.MakeMapWithSize(f.Type(), len(m))
 		for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -657,7 +660,7 @@ func decodeValue(f reflect.Value, v any) error {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return fmt.Errorf("must be a mapping, got %s", kindOf(v))
+			return fmt.Errorf("must be a mapping, got %s", ValueKind(v))
 		}
 		return decodeStruct(f, m)
 	default:
@@ -747,13 +750,13 @@ func (s *Strings) DecodeParam(v any) error {
 		for i, item := range x {
 			str, ok := item.(string)
 			if !ok {
-				return fmt.Errorf("item %d must be a string, got %s", i+1, kindOf(item))
+				return fmt.Errorf("item %d must be a string, got %s", i+1, ValueKind(item))
 			}
 			out[i] = str
 		}
 		*s = out
 	default:
-		return fmt.Errorf("must be a string or a list of strings, got %s", kindOf(v))
+		return fmt.Errorf("must be a string or a list of strings, got %s", ValueKind(v))
 	}
 	return nil
 }

@@ -69,6 +69,16 @@ type Stage struct {
 	outputs []*Pipe
 	errs    []error
 	pos     Position
+	invalid bool // MarkInvalid
+}
+
+// MarkInvalid records that the stage's definition has problems reported
+// elsewhere (a job file's unknown type or parameter): Validate neither
+// checks nor plans it, nor the stages downstream of it, and says nothing
+// more about it, while it still finds every other problem of the job.
+func (s *Stage) MarkInvalid() *Stage {
+	s.invalid = true
+	return s
 }
 
 // Kind is the role of a component.
@@ -109,7 +119,7 @@ func NewStage(name string, c any) *Stage {
 // New returns a stage for a fresh component of type *C with the declared
 // defaults of its parameters applied, then each configure function:
 //
-//	reader := openstage.New("reader", func(c *csvio.CSVOrigin) { c.Path = "data.csv" })
+//	reader := openstage.New("reader", func(c *csvio.CSVOrigin) { c.Path = openstage.Strings{"data.csv"} })
 func New[C any, P interface{ *C }](name string, configure ...func(P)) *Stage {
 	c := P(new(C))
 	if err := ApplyDefaults(c); err != nil {

@@ -151,9 +151,36 @@ func csvRecords(t *testing.T, path string) []string {
 // type included.
 func TestCLIRoundTripEveryType(t *testing.T) {
 	e := newEnv(t, bqtest.Options{PageRows: 2})
+	roundTripEveryType(t, roundTrip{
+		client: e.client, project: testProject, dataset: "ds",
+		// The first load reaches the server by endpoint, the others by
+		// BIGQUERY_EMULATOR_HOST.
+		first: []string{"--param", "endpoint=" + e.srv.URL()},
+		env:   []string{EmulatorHostEnv + "=" + e.srv.Host()},
+		loads: func() int64 { return e.srv.Stats().LoadJobs },
+	})
+}
+
+// roundTrip is where roundTripEveryType runs: the local server, or Google's
+// BigQuery (the live test).
+type roundTrip struct {
+	client           *bigquery.Client
+	project, dataset string
+	first            []string     // extra arguments of the first run
+	env              []string     // environment of the command
+	loads            func() int64 // load jobs so far, if the server counts them
+}
+
+func roundTripEveryType(t *testing.T, rt roundTrip) {
 	ctx := context.Background()
-	if err := e.client.Dataset("ds").Table("typed").Create(ctx, &bigquery.TableMetadata{Schema: allTypes}); err != nil {
+	ds := rt.client.Dataset(rt.dataset)
+	if err := ds.Table("typed").Create(ctx, &bigquery.TableMetadata{Schema: allTypes}); err != nil {
 		t.Fatal(err)
+	}
+	rows := func(table string) [][]bigquery.Value {
+		t.Helper()
+		e := &env{client: rt.client}
+		return e.rowsOf(t, rt.dataset, table)
 	}
 	dir := t.TempDir()
 	input := writeFile(t, filepath.Join(dir, "input.csv"), allTypesCSV)
@@ -169,9 +196,9 @@ stages:
     column_types: `+allTypesColumns+`
   - name: writer
     type: GCPBigQueryDestination
-    project_id: test-project
+    project_id: `+rt.project+`
     endpoint: ${endpoint}
-    dataset: ds
+    dataset: `+rt.dataset+`
     table: ${table}
     write_disposition: ${write}
 pipes:
@@ -183,55 +210,59 @@ params:
 stages:
   - name: reader
     type: GCPBigQueryOrigin
-    project_id: test-project
-    query: SELECT * FROM ds.${table} ORDER BY i
+    project_id: `+rt.project+`
+    query: SELECT * FROM `+rt.dataset+`.${table} ORDER BY i
   - name: writer
     type: CSVDestination
     path: out.csv
 pipes:
   - {name: p, from: reader, to: writer}
 `)
-	emulator := []string{EmulatorHostEnv + "=" + e.srv.Host()}
-	endpoint := "endpoint=" + e.srv.URL()
 	count := func(table string) int {
 		t.Helper()
-		return len(e.tableRows(t, table))
+		return len(rows(table))
 	}
-	// WRITE_TRUNCATE into the existing table, by endpoint.
-	if r := cli(t, nil, "run", load, "--param", endpoint, "--param", "write=WRITE_TRUNCATE"); r.code != 0 {
+	// WRITE_TRUNCATE into the existing table keeps its column types.
+	if r := cli(t, rt.env, append([]string{"run", load, "--param", "write=WRITE_TRUNCATE"}, rt.first...)...); r.code != 0 {
 		t.Fatalf("truncate: exit %d\n%s", r.code, r.stderr)
 	}
 	if n := count("typed"); n != 3 {
 		t.Fatalf("after WRITE_TRUNCATE: %d rows, want 3", n)
 	}
-	md, _ := e.client.Dataset("ds").Table("typed").Metadata(ctx)
+	md, _ := ds.Table("typed").Metadata(ctx)
 	if !reflect.DeepEqual(fmt.Sprint(schemaText(md.Schema)), fmt.Sprint(schemaText(allTypes))) {
 		t.Errorf("WRITE_TRUNCATE changed the column types: %v", schemaText(md.Schema))
 	}
-	// WRITE_APPEND, through BIGQUERY_EMULATOR_HOST.
-	if r := cli(t, emulator, "run", load, "--param", "write=WRITE_APPEND"); r.code != 0 {
+	if r := cli(t, rt.env, "run", load, "--param", "write=WRITE_APPEND"); r.code != 0 {
 		t.Fatalf("append: exit %d\n%s", r.code, r.stderr)
 	}
 	if n := count("typed"); n != 6 {
 		t.Fatalf("after WRITE_APPEND: %d rows, want 6", n)
 	}
 	// WRITE_EMPTY on a table with rows fails and leaves it unchanged.
-	before := e.tableRows(t, "typed")
-	loads := e.srv.Stats().LoadJobs
-	r := cli(t, emulator, "run", load, "--param", "write=WRITE_EMPTY")
-	if r.code != 2 || !strings.Contains(r.stderr, "load.yaml:11: GCPBigQueryDestination 'writer': table test-project:ds.typed has 6 rows and write_disposition is WRITE_EMPTY, which loads only into an empty table; use WRITE_APPEND to add the rows or WRITE_TRUNCATE to replace them") {
+	before := rows("typed")
+	var loads int64
+	if rt.loads != nil {
+		loads = rt.loads()
+	}
+	r := cli(t, rt.env, "run", load, "--param", "write=WRITE_EMPTY")
+	refusal := fmt.Sprintf("load.yaml:11: GCPBigQueryDestination 'writer': table %s:%s.typed has 6 rows and write_disposition is WRITE_EMPTY, which loads only into an empty table; use WRITE_APPEND to add the rows or WRITE_TRUNCATE to replace them", rt.project, rt.dataset)
+	if r.code != 2 || !strings.Contains(r.stderr, refusal) {
 		t.Errorf("WRITE_EMPTY on a non-empty table: exit %d\n%s", r.code, r.stderr)
 	}
-	if got := e.tableRows(t, "typed"); !reflect.DeepEqual(got, before) || e.srv.Stats().LoadJobs != loads {
-		t.Error("the failed WRITE_EMPTY job changed the table or sent a load job")
+	if got := rows("typed"); !reflect.DeepEqual(got, before) {
+		t.Error("the failed WRITE_EMPTY job changed the table")
+	}
+	if rt.loads != nil && rt.loads() != loads {
+		t.Error("the failed WRITE_EMPTY job sent a load job")
 	}
 	// WRITE_EMPTY into a new table creates it.
-	if r := cli(t, emulator, "run", load, "--param", "write=WRITE_EMPTY", "--param", "table=fresh"); r.code != 0 {
+	if r := cli(t, rt.env, "run", load, "--param", "write=WRITE_EMPTY", "--param", "table=fresh"); r.code != 0 {
 		t.Fatalf("WRITE_EMPTY into a new table: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// Back to CSV: each input record twice (the load and the append).
-	if r := cli(t, emulator, "run", read); r.code != 0 {
+	if r := cli(t, rt.env, "run", read); r.code != 0 {
 		t.Fatalf("read: exit %d\n%s", r.code, r.stderr)
 	}
 	in, out := csvRecords(t, input), csvRecords(t, filepath.Join(dir, "out.csv"))
@@ -255,7 +286,7 @@ pipes:
 	}
 	// The table the destination created holds the same values, as the
 	// pipeline's types (strings for the text columns).
-	if r := cli(t, emulator, "run", read, "--param", "table=fresh"); r.code != 0 {
+	if r := cli(t, rt.env, "run", read, "--param", "table=fresh"); r.code != 0 {
 		t.Fatalf("read fresh: exit %d\n%s", r.code, r.stderr)
 	}
 	got = csvRecords(t, filepath.Join(dir, "out.csv"))

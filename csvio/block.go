@@ -312,7 +312,7 @@ func (p *parser) convInt(col *column, buf []byte, ix []int32, step, r int, last 
 	n0 := col.n
 	for j := 0; ; j++ {
 		if col.fast {
-			j = intRun(col.i64[n0:n0+r], col.valid, n0, buf, ix, step, j, last)
+			j = intRun(col.i64[n0:n0+r], col.valid, n0, buf, ix, step, j, last, col.strict)
 		}
 		if j >= r {
 			break
@@ -325,7 +325,7 @@ func (p *parser) convInt(col *column, buf []byte, ix []int32, step, r int, last 
 			continue
 		}
 		x, ok, _ := parseInt64(v)
-		if !ok {
+		if !ok || col.strict && !canonicalInt(v) {
 			return false
 		}
 		col.i64[col.n] = x
@@ -335,8 +335,9 @@ func (p *parser) convInt(col *column, buf []byte, ix []int32, step, r int, last 
 	return true
 }
 
-// intRun parses [-]digits of up to 8 bytes from row j on.
-func intRun(out []int64, valid []byte, n0 int, buf []byte, ix []int32, step, j int, last bool) int {
+// intRun parses [-]digits of up to 8 bytes from row j on; with strict, it
+// stops at a leading zero (other than 0 itself) or -0.
+func intRun(out []int64, valid []byte, n0 int, buf []byte, ix []int32, step, j int, last, strict bool) int {
 	n := len(buf)
 	for ; j < len(out); j++ {
 		p := j * step
@@ -349,6 +350,9 @@ func intRun(out []int64, valid []byte, n0 int, buf []byte, ix []int32, step, j i
 			return j
 		}
 		w := binary.LittleEndian.Uint64(buf[s:])
+		if strict && (byte(w) == '0' && l > 1 || byte(w) == '-' && byte(w>>8) == '0') {
+			return j
+		}
 		x, ok := swarUint(w, l)
 		if !ok {
 			if l == 1 || byte(w) != '-' {

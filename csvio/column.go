@@ -36,6 +36,7 @@ type column struct {
 
 	bytesPerRow float64 // string bytes per row seen in the previous batch (size hint)
 	fast        bool    // fused fast path allowed
+	strict      bool    // int64: refuse integers with a leading zero or a sign (form "int")
 }
 
 func newBuffer(mem memory.Allocator, size int) *memory.Buffer {

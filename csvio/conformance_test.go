@@ -29,7 +29,7 @@ func TestCSVOriginConformance(t *testing.T) {
 	}
 	origin := func(path string) func(*testing.T) any {
 		return func(*testing.T) any {
-			return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = path; o.BatchRows = 10 }).Component()
+			return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = openstage.Strings{path}; o.BatchRows = 10 }).Component()
 		}
 	}
 	openstagetest.TestOrigin(t, openstagetest.OriginCase{New: origin(full), Empty: origin(empty)})
@@ -46,7 +46,7 @@ func TestCSVDestinationConformance(t *testing.T) {
 				return nil, false
 			}
 			types := map[string]string{"id": "int64", "name": "string", "amount": "float64", "ok": "bool", "day": "date", "at": "timestamp"}
-			res, err := openstagetest.RunOrigin(t, openstage.New("", func(o *csvio.CSVOrigin) { o.Path = path; o.ColumnTypes = types }).Component())
+			res, err := openstagetest.RunOrigin(t, openstage.New("", func(o *csvio.CSVOrigin) { o.Path = openstage.Strings{path}; o.ColumnTypes = types }).Component())
 			if err != nil {
 				t.Fatalf("reading %s back: %v", path, err)
 			}

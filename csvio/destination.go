@@ -2,7 +2,6 @@ package csvio
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/internal/atomicfile"
+	"github.com/open-stage/openstage/internal/fileio"
 )
 
 // CSVDestination writes its input to a CSV file, atomically: the rows go to
@@ -32,13 +32,16 @@ import (
 // the file back with CSVOrigin gives the same values; numbers are written in
 // their shortest exact form.
 type CSVDestination struct {
-	Path      string `param:"path" path:"true" required:"true" doc:"The CSV file to write."`
-	Delimiter byte   `param:"delimiter" default:"," doc:"Field separator: one character; \\t for tab."`
-	Header    bool   `param:"header" default:"true" doc:"Whether to write the column names first."`
-	IfExists  string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
+	Path        string `param:"path" path:"true" required:"true" doc:"The CSV file to write."`
+	Delimiter   byte   `param:"delimiter" default:"," doc:"Field separator: one character; \\t for tab."`
+	Header      bool   `param:"header" default:"true" doc:"Whether to write the column names first."`
+	IfExists    string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
+	Encoding    string `param:"encoding" default:"utf-8" doc:"Character encoding of the file: utf-8, utf-8-sig (with a byte order mark), latin1, windows-1252, utf-16 (little endian, with a byte order mark), or another name golang.org/x/text knows. A character the encoding cannot hold fails the job, naming the column."`
+	Compression string `param:"compression" default:"auto" enum:"auto,none,gzip,zstd" doc:"Compression of the file; auto: gzip for .gz, zstd for .zst, none otherwise."`
 
-	schema *arrow.Schema
-	file   *atomicfile.File
+	schema  *arrow.Schema
+	file    *fileio.Output
+	workers int // formatters: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -67,6 +70,7 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination: it checks the folder exists and,
 // for append, that the existing header matches.
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
+	d.workers = p.Workers()
 	d.schema = p.InputSchema()
 	for _, f := range d.schema.Fields() {
 		if !openstage.Supported(f.Type) {
@@ -76,6 +80,9 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	exists, err := atomicfile.CheckTarget(d.Path)
 	if err != nil {
 		return err
+	}
+	if _, err := lookupEncoding(d.Encoding); err != nil {
+		return fmt.Errorf("encoding: %w", err)
 	}
 	switch d.IfExists {
 	case "fail":
@@ -93,11 +100,13 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 }
 
 func (d *CSVDestination) readOptions() ReadOptions {
-	return ReadOptions{Path: d.Path, Delimiter: d.Delimiter, Header: true}
+	return ReadOptions{Path: d.Path, Delimiter: d.Delimiter, Header: true, Encoding: d.Encoding}
 }
 
+func (d *CSVDestination) compression() string { return fileio.Resolve(d.Path, d.Compression) }
+
 func (d *CSVDestination) checkHeader() error {
-	f, err := os.Open(d.Path)
+	f, err := fileio.Open(d.Path, d.compression())
 	if err != nil {
 		return err
 	}
@@ -115,20 +124,20 @@ func (d *CSVDestination) checkHeader() error {
 
 // Sink implements openstage.Destination.
 func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
-	f, err := atomicfile.Create(d.Path, 0o644)
+	f, err := fileio.Create(d.Path, d.compression())
 	if err != nil {
-		return fmt.Errorf("cannot create a file in '%s': %w", atomicfile.Dir(d.Path), errors.Unwrap(err))
+		return err
 	}
 	d.file = f
 	header := d.Header
+	copied := false
 	if d.IfExists == "append" {
-		copied, err := d.copyExisting(f)
-		if err != nil {
+		if copied, err = d.copyExisting(f); err != nil {
 			return err
 		}
 		header = header && !copied
 	}
-	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header})
+	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Encoding: d.Encoding, NoBOM: copied, Workers: d.workers})
 	for {
 		dp, err := in.Recv(ctx)
 		if err == io.EOF {
@@ -148,32 +157,55 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)
 	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing '%s': %w", d.Path, err)
+	}
 	return nil
 }
 
-// copyExisting copies the current target into f, ending it with a newline.
-// It reports whether there was anything to copy.
+// copyExisting copies the current target (decompressed) into f, ending it
+// with a newline. It reports whether there was anything to copy.
 func (d *CSVDestination) copyExisting(f io.Writer) (bool, error) {
-	src, err := os.Open(d.Path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(d.Path); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
+	src, err := fileio.Open(d.Path, d.compression())
 	if err != nil {
 		return false, err
 	}
 	defer src.Close()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	n, err := io.Copy(bw, src)
+	var last byte
+	n, err := io.Copy(bw, &lastByte{r: src, last: &last})
 	if err != nil {
 		return false, fmt.Errorf("copying '%s' before appending: %w", d.Path, err)
 	}
-	if n > 0 {
-		last := make([]byte, 1)
-		if _, err := src.ReadAt(last, n-1); err == nil && !bytes.Equal(last, []byte("\n")) {
+	if n > 0 && last != '\n' {
+		nl, err := lookupEncoding(d.Encoding)
+		if err != nil {
+			return false, err
+		}
+		if nl.utf16 {
+			bw.Write([]byte{'\n', 0})
+		} else {
 			bw.WriteByte('\n')
 		}
 	}
 	return n > 0, bw.Flush()
+}
+
+// lastByte remembers the last byte read through it.
+type lastByte struct {
+	r    io.Reader
+	last *byte
+}
+
+func (l *lastByte) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		*l.last = p[n-1]
+	}
+	return n, err
 }
 
 // Commit implements openstage.Committer: the file takes the target's place.

@@ -7,7 +7,7 @@
 // One goroutine reads the input in large chunks (up to 4 MiB) and cuts each
 // chunk after the last complete row, tracking the quote state from the start
 // of the input so that a newline inside a quoted field never cuts a row. A
-// chunk also ends after BatchRows rows. Workers (GOMAXPROCS by default) parse
+// chunk also ends after BatchRows rows. Workers (GOMAXPROCS by default; CSVOrigin uses the job's --workers) parse
 // chunks in parallel straight into arrow buffers (no per-field allocation),
 // one batch per chunk, and Next returns the batches in input order. At most
 // Workers+1 chunks wait in the queue, so memory stays flat whatever the size

@@ -24,7 +24,7 @@ func (p *parser) fastRow(buf []byte, pos int, eof bool) (next, nl int, ok bool) 
 			switch col.kind {
 			case kInt64:
 				x, nx, ok := fastInt(buf, pos, delim, last)
-				if !ok {
+				if !ok || col.strict && !canonicalAt(buf, pos) {
 					return 0, 0, false
 				}
 				col.i64[col.n] = x
@@ -117,7 +117,7 @@ func (p *parser) fastRow(buf []byte, pos int, eof bool) (next, nl int, ok bool) 
 			col.setValid()
 		case kInt64:
 			x, ok, _ := parseInt64(v)
-			if !ok {
+			if !ok || col.strict && !canonicalInt(v) {
 				return 0, 0, false
 			}
 			col.i64[col.n] = x

@@ -26,6 +26,20 @@ type ReadOptions struct {
 	// wrong number of fields) is not an error: it is left out of the batch and
 	// reported by Reader.Rejects.
 	CollectRejects bool
+	// Encoding is the character encoding of the input: "" or "utf-8" (the
+	// default), "utf-8-sig", "latin1" (ISO-8859-1), "windows-1252",
+	// "utf-16" (with a byte order mark), or any other name
+	// golang.org/x/text knows (IANA and WHATWG labels). With UTF-8, a byte
+	// that is not valid UTF-8 is an error naming its line and character,
+	// unless ReplaceInvalidUTF8. A NUL byte is an error in every encoding.
+	Encoding string
+	// ReplaceInvalidUTF8 reads each byte that is not valid UTF-8 as U+FFFD
+	// instead of failing (job files: invalid_utf8: replace).
+	ReplaceInvalidUTF8 bool
+	// RenameDuplicates names the second column called id id_2, the third
+	// id_3 (job files: duplicate_columns: rename); otherwise a header that
+	// repeats a name is an error naming both positions.
+	RenameDuplicates bool
 	// Select lists the columns (0-based positions in the file, ascending)
 	// that the batches hold; nil means all. The other columns are still
 	// scanned, so a ragged row or a malformed quote is an error as before,
@@ -39,6 +53,15 @@ type WriteOptions struct {
 	Header     bool
 	Workers    int // 0 → GOMAXPROCS; batches are formatted in parallel and written in order
 	BufferSize int // 0 → 4 MiB; target size of one formatted block handed to the io.Writer
+	// Encoding of the output, as ReadOptions.Encoding: "" or "utf-8" (the
+	// default), "utf-8-sig" (with a byte order mark), "latin1",
+	// "windows-1252", "utf-16" (little endian, with a byte order mark), ...
+	// A character the encoding cannot hold is an error naming its row and
+	// column.
+	Encoding string
+	// NoBOM leaves out the byte order mark of utf-8-sig and utf-16 (when
+	// appending to a file that has one).
+	NoBOM bool
 }
 
 // Reject is a row left out of a batch because CollectRejects was set.
@@ -56,6 +79,9 @@ type ParseError struct {
 	Line   int64  // 1-based physical line; 0 when the error is not about a line
 	Column string // column name; "" when the error is not about one column
 	Msg    string
+	// Conversion marks a value that does not convert to its column's type
+	// (the errors that CollectRejects turns into rejects).
+	Conversion bool
 }
 
 func (e *ParseError) Error() string {
@@ -97,6 +123,7 @@ const (
 type readConfig struct {
 	ReadOptions
 	d          dialect
+	enc        *textEncoding
 	nullEmpty  bool
 	nullOthers [][]byte
 	batchRows  int
@@ -122,12 +149,20 @@ func (o ReadOptions) resolve() (*readConfig, error) {
 		quote = '"'
 	}
 	if delim == '\n' || delim == '\r' {
-		return nil, c.errf(0, "", "invalid delimiter %q", delim)
+		return nil, c.errf(0, "", "invalid delimiter %q (delimiter: one character other than a newline)", delim)
 	}
 	if !o.NoQuoting && (quote == delim || quote == '\n' || quote == '\r') {
-		return nil, c.errf(0, "", "invalid quote character %q (delimiter %q)", quote, delim)
+		return nil, c.errf(0, "", "invalid quote character %q: it must differ from the delimiter %q and from newlines (quote: one character, or quoting: false)", quote, delim)
 	}
 	c.d = newDialect(delim, quote, !o.NoQuoting)
+	enc, err := lookupEncoding(o.Encoding)
+	if err != nil {
+		return nil, c.errf(0, "", "%v", err)
+	}
+	c.enc = enc
+	if delim >= 0x80 || quote >= 0x80 && !o.NoQuoting {
+		return nil, c.errf(0, "", "the delimiter and the quote must be ASCII characters")
+	}
 	if o.NullValues == nil {
 		c.nullEmpty = true
 	} else {

@@ -251,34 +251,75 @@ func parseDate32(b []byte) (int32, bool) {
 const usPerDay = 86400 * 1000000
 
 // parseTimestamp parses YYYY-MM-DD, optionally followed by [T or space]
-// HH:MM:SS, an optional fraction of 1-9 digits (digits past the sixth must be
-// zero: the unit is the microsecond) and an optional zone Z or ±HH:MM (or
-// ±HHMM). No zone means UTC. The result is microseconds since the epoch, UTC.
+// HH:MM, optional :SS, an optional fraction of 1-9 digits after the seconds
+// (digits past the sixth must be zero: the unit is the microsecond) and an
+// optional zone Z or ±HH:MM (or ±HHMM). No zone means UTC. The result is
+// microseconds since the epoch, UTC.
 func parseTimestamp(b []byte) (int64, bool) {
+	t, ok := parseTimestampParts(b)
+	return t.us, ok
+}
+
+// Zone styles of a timestamp's text.
+const (
+	zoneNone    = iota // no zone: read as UTC
+	zoneZ              // Z
+	zoneColon          // ±HH:MM
+	zoneNoColon        // ±HHMM
+)
+
+// tsParts is a parsed timestamp and the shape of its text.
+type tsParts struct {
+	us       int64
+	dateOnly bool
+	sep      byte // 'T' or ' '
+	seconds  bool
+	frac     int  // fraction digits written (0: none)
+	fracTrim bool // the fraction has no trailing zero (or there is none)
+	zone     uint8
+	offset   int32 // minutes east of UTC (zoneColon, zoneNoColon)
+}
+
+func parseTimestampParts(b []byte) (t tsParts, ok bool) {
 	n := len(b)
 	if n < 10 {
-		return 0, false
+		return t, false
 	}
 	days, ok := parseDateParts(b)
 	if !ok {
-		return 0, false
+		return t, false
 	}
-	us := days * usPerDay
+	t.us = days * usPerDay
+	t.fracTrim = true
 	if n == 10 {
-		return us, true
+		t.dateOnly = true
+		return t, true
 	}
-	if n < 19 || (b[10] != 'T' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
-		return 0, false
+	if n < 16 || (b[10] != 'T' && b[10] != ' ') || b[13] != ':' {
+		return t, false
 	}
+	t.sep = b[10]
 	hh, ok1 := digits2(b[11:13])
 	mm, ok2 := digits2(b[14:16])
-	ss, ok3 := digits2(b[17:19])
-	if !(ok1 && ok2 && ok3) || hh > 23 || mm > 59 || ss > 59 {
-		return 0, false
+	if !(ok1 && ok2) || hh > 23 || mm > 59 {
+		return t, false
 	}
-	us += int64(hh*3600+mm*60+ss) * 1000000
-	i := 19
-	if i < n && b[i] == '.' {
+	ss := 0
+	i := 16
+	if i < n && b[i] == ':' {
+		if n < 19 {
+			return t, false
+		}
+		var ok3 bool
+		ss, ok3 = digits2(b[17:19])
+		if !ok3 || ss > 59 {
+			return t, false
+		}
+		t.seconds = true
+		i = 19
+	}
+	t.us += int64(hh*3600+mm*60+ss) * 1000000
+	if t.seconds && i < n && b[i] == '.' {
 		i++
 		fs := i
 		var frac int64
@@ -286,28 +327,28 @@ func parseTimestamp(b []byte) (int64, bool) {
 			if i-fs < 6 {
 				frac = frac*10 + int64(b[i]-'0')
 			} else if b[i] != '0' {
-				return 0, false // sub-microsecond precision would be lost
+				return t, false // sub-microsecond precision would be lost
 			}
 			i++
 		}
 		nd := i - fs
 		if nd == 0 || nd > 9 {
-			return 0, false
+			return t, false
 		}
+		t.frac = nd
+		t.fracTrim = b[i-1] != '0'
 		for k := nd; k < 6; k++ {
 			frac *= 10
 		}
-		us += frac
+		t.us += frac
 	}
 	if i == n {
-		return us, true
+		return t, true
 	}
 	switch b[i] {
 	case 'Z':
-		if i+1 == n {
-			return us, true
-		}
-		return 0, false
+		t.zone = zoneZ
+		return t, i+1 == n
 	case '+', '-':
 		sign := int64(1)
 		if b[i] == '-' {
@@ -319,20 +360,24 @@ func parseTimestamp(b []byte) (int64, bool) {
 		case len(z) == 5 && z[2] == ':':
 			oh, ok1 = digits2(z[0:2])
 			om, ok2 = digits2(z[3:5])
+			t.zone = zoneColon
 		case len(z) == 4:
 			oh, ok1 = digits2(z[0:2])
 			om, ok2 = digits2(z[2:4])
+			t.zone = zoneNoColon
 		default:
-			return 0, false
+			return t, false
 		}
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
+			return t, false
 		}
+		off := sign * int64(oh*60+om)
+		t.offset = int32(off)
 		// local = UTC + offset, so UTC = local - offset.
-		us -= sign * int64(oh*3600+om*60) * 1000000
-		return us, true
+		t.us -= off * 60 * 1000000
+		return t, true
 	}
-	return 0, false
+	return t, false
 }
 
 // appendDate appends YYYY-MM-DD. ok is false outside years 0000-9999.

@@ -14,7 +14,7 @@ func BenchmarkParseChunk(b *testing.B) {
 	data = data[bytes.IndexByte(data, '\n')+1:]
 	cfg, _ := ReadOptions{Header: true, Alloc: memory.NewGoAllocator()}.resolve()
 	kinds, _ := schemaKinds(ordersSchema)
-	p := newParser(cfg, ordersSchema, ordersSchema, kinds)
+	p := newParser(cfg, ordersSchema, ordersSchema, kinds, make([]form, len(kinds)))
 	b.SetBytes(int64(len(data)))
 	for i := 0; i < b.N; i++ {
 		res := p.parse(&chunk{data: data, startLine: 2, rowsHint: 65537, eof: true})

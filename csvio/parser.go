@@ -3,6 +3,8 @@ package csvio
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -40,13 +42,15 @@ type parser struct {
 	lfk     []int32 // block path: p.idx index of each LF
 	li      int     // block path: next LF to look at
 	inq     uint64  // block path: all ones inside quotes
+	tbuf    []byte  // the chunk decoded to UTF-8, when it had to be
+	bad     badByte // the first NUL or invalid byte of the chunk
 }
 
-func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind) *parser {
+func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind, forms []form) *parser {
 	p := &parser{cfg: cfg, schema: schema, cols: make([]column, len(kinds)), kept: schema.NumFields(), spec: newSwarSpec(&cfg.d)}
 	for i, k := range kinds {
 		f := file.Field(i)
-		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name}
+		p.cols[i] = column{kind: k, dtype: f.Type, name: f.Name, strict: forms[i].strictInt}
 	}
 	return p
 }
@@ -70,9 +74,8 @@ func (p *parser) colName(i int) string {
 func (p *parser) parse(ch *chunk) (res chunkResult) {
 	cfg := p.cfg
 	mem := cfg.alloc
-	buf := ch.data
+	buf, eof := p.prepare(ch)
 	n := len(buf)
-	eof := ch.eof
 	line := ch.startLine
 	d := &cfg.d
 	cls := &d.cls
@@ -160,7 +163,7 @@ rowLoop:
 			} else {
 				f, next, nl, tt := d.scanField(buf, pos, eof)
 				if tt >= termMore {
-					failErr = syntaxErr(cfg, tt, buf, next, p.colName(ci), fieldLine, ch.truncated)
+					failErr = p.syntaxErr(ch, tt, buf, next, p.colName(ci), fieldLine)
 					p.rollback(ci, rows)
 					break rowLoop
 				}
@@ -176,7 +179,7 @@ rowLoop:
 					p.fields = more
 					line += int64(nl)
 					if tt != termEOR {
-						failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+						failErr = p.syntaxErr(ch, tt, buf, at, p.colName(ci+1+len(more)), line)
 						p.rollback(ci, rows)
 						break rowLoop
 					}
@@ -194,7 +197,7 @@ rowLoop:
 			}
 			v := buf[fs:fe]
 			var bad bool
-			var overflow bool
+			var overflow, notCanon bool
 			switch col.kind {
 			case kSkip:
 				col.n++
@@ -220,6 +223,9 @@ rowLoop:
 			switch col.kind {
 			case kInt64:
 				x, ok, of := parseInt64(v)
+				if ok && col.strict && !canonicalInt(v) {
+					ok, notCanon = false, true
+				}
 				if ok {
 					col.i64[col.n] = x
 					col.setValid()
@@ -263,14 +269,14 @@ rowLoop:
 			}
 			// Conversion failure. Find the end of the row first: a
 			// structural problem later in the row takes precedence.
-			e := p.convError(col, v, overflow, fieldLine)
+			e := p.convError(col, v, overflow, notCanon, fieldLine)
 			nf := ci + 1
 			if t == termDelim {
 				more, next, nl, tt, at := d.scanRecord(buf, pos, eof, p.fields[:0])
 				p.fields = more
 				line += int64(nl)
 				if tt != termEOR {
-					failErr = syntaxErr(cfg, tt, buf, at, p.colName(ci+1+len(more)), line, ch.truncated)
+					failErr = p.syntaxErr(ch, tt, buf, at, p.colName(ci+1+len(more)), line)
 					p.rollback(ci, rows)
 					break rowLoop
 				}
@@ -289,6 +295,9 @@ rowLoop:
 			continue rowLoop
 		}
 		rows++
+	}
+	if failErr == nil && p.bad.at >= 0 {
+		failErr = p.badErr(ch, buf[:cap(buf)], p.colName(0))
 	}
 	if failErr != nil {
 		res.err = failErr
@@ -314,6 +323,61 @@ rowLoop:
 	return res
 }
 
+// prepare returns the chunk's data as UTF-8 (decoded or with invalid bytes
+// replaced, as the options say) and whether it runs to the end of the
+// input. The data stops before the first NUL or invalid byte (p.bad), and
+// is then never at the end: the rows before it are parsed, the row holding
+// it ends early, and the error names the byte.
+func (p *parser) prepare(ch *chunk) ([]byte, bool) {
+	cfg := p.cfg
+	buf := ch.data
+	enc := cfg.enc
+	checkUTF8 := false
+	switch {
+	case enc.dec != nil:
+		if hasHigh(buf) {
+			p.tbuf = enc.decodeTo(p.tbuf[:0], buf)
+			buf = p.slack()
+		}
+	case enc.native && cfg.ReplaceInvalidUTF8:
+		if !utf8.Valid(buf) {
+			p.tbuf = replaceInvalidUTF8(p.tbuf[:0], buf)
+			buf = p.slack()
+		}
+	case enc.native:
+		checkUTF8 = true
+	}
+	p.bad = findBad(buf, checkUTF8)
+	if p.bad.at >= 0 {
+		return buf[:p.bad.at], false
+	}
+	return buf, ch.eof
+}
+
+// slack returns p.tbuf with room after it for the 16-byte loads of the
+// conversions.
+func (p *parser) slack() []byte {
+	n := len(p.tbuf)
+	p.tbuf = slices.Grow(p.tbuf, 64)
+	return p.tbuf[:n]
+}
+
+// badErr is the error for p.bad; buf holds the chunk's data up to it.
+func (p *parser) badErr(ch *chunk, buf []byte, col string) *ParseError {
+	at := p.bad.at
+	line := ch.startLine + int64(bytes.Count(buf[:at], nlBytes))
+	return p.cfg.errf(line, col, "%s", p.bad.message(charOfLine(buf, at)))
+}
+
+// syntaxErr is the error for a field that ended with term t: the bad byte
+// when the data was cut there, else the syntax error.
+func (p *parser) syntaxErr(ch *chunk, t term, buf []byte, at int, col string, line int64) *ParseError {
+	if t == termMore && p.bad.at >= 0 {
+		return p.badErr(ch, buf[:cap(buf)], col)
+	}
+	return syntaxErr(p.cfg, t, buf, at, col, line, ch.truncated)
+}
+
 // rollback drops the values the current row put in columns [0, upto).
 func (p *parser) rollback(upto, rows int) {
 	for i := 0; i < upto; i++ {
@@ -321,13 +385,16 @@ func (p *parser) rollback(upto, rows int) {
 	}
 }
 
-func (p *parser) convError(col *column, v []byte, overflow bool, line int64) *ParseError {
+func (p *parser) convError(col *column, v []byte, overflow, notCanon bool, line int64) *ParseError {
 	var msg string
 	switch col.kind {
 	case kInt64:
 		msg = fmt.Sprintf("cannot parse %s as int64", quoteValue(v))
 		if overflow {
 			msg += ": value out of range"
+		}
+		if notCanon {
+			msg = fmt.Sprintf("%s has a leading zero or a sign that an int64 would not keep", quoteValue(v))
 		}
 	case kFloat64:
 		msg = fmt.Sprintf("cannot parse %s as float64", quoteValue(v))
@@ -338,7 +405,9 @@ func (p *parser) convError(col *column, v []byte, overflow bool, line int64) *Pa
 	case kTimestamp:
 		msg = fmt.Sprintf("cannot parse %s as timestamp (want YYYY-MM-DD[THH:MM:SS[.ffffff]][Z|±HH:MM])", quoteValue(v))
 	}
-	return p.cfg.errf(line, col.name, "%s", msg)
+	e := p.cfg.errf(line, col.name, "%s", msg)
+	e.Conversion = true
+	return e
 }
 
 // record returns the unquoted fields of the (well-formed) row at pos.

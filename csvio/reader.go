@@ -19,6 +19,7 @@ type Reader struct {
 	file   *arrow.Schema // every column of the file
 	schema *arrow.Schema // the columns of the batches (ReadOptions.Select)
 	kinds  []colKind
+	forms  []form // of every column of the file
 	src    io.Reader
 
 	parent context.Context
@@ -57,11 +58,13 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 		return rd
 	}
 	rd.cfg = cfg
+	rd.src = cfg.enc.wrapReader(r)
 	rd.kinds, rd.err = schemaKinds(schema)
 	if rd.err == nil && len(rd.kinds) == 0 {
 		rd.err = fmt.Errorf("csvio: schema has no fields")
 	}
 	if rd.err == nil {
+		rd.forms = schemaForms(schema, rd.kinds)
 		rd.kinds, rd.schema, rd.err = project(schema, rd.kinds, opts.Select)
 	}
 	return rd
@@ -181,7 +184,7 @@ func (r *Reader) Close() error {
 
 func (r *Reader) work() {
 	defer r.wg.Done()
-	p := newParser(r.cfg, r.file, r.schema, r.kinds)
+	p := newParser(r.cfg, r.file, r.schema, r.kinds, r.forms)
 	for ch := range r.jobs {
 		if r.ctx.Err() != nil {
 			r.putBuf(ch.buf)

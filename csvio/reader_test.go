@@ -145,7 +145,7 @@ var readCases = []readCase{
 	{name: "unclosed quote", in: "id,note\n1,ok\n2,\"never closed\n3,x\n", schema: "id:int,note:string", opts: ReadOptions{Header: true, Path: "orders.csv"},
 		want: []string{"1|ok"}, err: "orders.csv:3: column 'note': unclosed quote (the quoted field starts on this line)"},
 	{name: "bare quote", in: "id,note\n1,ab\"c\n", schema: "id:int,note:string", opts: ReadOptions{Header: true, Path: "t.csv"},
-		err: "t.csv:2: column 'note': bare quote in unquoted field (quote the whole field and double the quote, or set NoQuoting)"},
+		err: "t.csv:2: column 'note': bare quote in unquoted field (quote the whole field and double the quote, or set quoting: false to read quotes as ordinary characters)"},
 	{name: "after quote", in: "id,note\n1,\"ab\"c\n", schema: "id:int,note:string", opts: ReadOptions{Header: true, Path: "t.csv"},
 		err: "t.csv:2: column 'note': unexpected 'c' after closing quote (a quote inside a quoted field must be doubled)"},
 	{name: "after quote cr", in: "\"ab\"\rc,1\n", schema: "s:string,i:int", opts: ReadOptions{Path: "t.csv"},
@@ -183,9 +183,9 @@ var readCases = []readCase{
 	{name: "escaped value in error", in: "\"a\"\"b\"\n", schema: "i:int", opts: ReadOptions{Path: "t.csv"},
 		err: "t.csv:1: column 'i': cannot parse \"a\\\"b\" as int64"},
 	{name: "bad delimiter", in: "x\n", schema: "i:int", opts: ReadOptions{Delimiter: '\n'},
-		err: "csv: invalid delimiter '\\n'"},
+		err: "csv: invalid delimiter '\\n' (delimiter: one character other than a newline)"},
 	{name: "quote equals delimiter", in: "x\n", schema: "i:int", opts: ReadOptions{Delimiter: ';', Quote: ';'},
-		err: "csv: invalid quote character ';' (delimiter ';')"},
+		err: "csv: invalid quote character ';': it must differ from the delimiter ';' and from newlines (quote: one character, or quoting: false)"},
 }
 
 func runRead(t *testing.T, in string, schema *arrow.Schema, opts ReadOptions) ([]string, []Reject, error) {
@@ -264,7 +264,11 @@ func TestReadHeader(t *testing.T) {
 		}
 	}
 	// A header longer than the first read.
-	long := strings.Repeat("abcdefgh,", 20000) + "z\n1\n"
+	var lb strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&lb, "abcdefgh%d,", i)
+	}
+	long := lb.String() + "z\n1\n"
 	got, err := ReadHeader(strings.NewReader(long), ReadOptions{Header: true})
 	if err != nil || len(got) != 20001 || got[20000] != "z" {
 		t.Fatalf("long header: %d names, %v", len(got), err)

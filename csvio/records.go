@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 )
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -106,6 +107,9 @@ func (rr *recordReader) next() ([]fieldRef, int64, error) {
 		rr.fields = fields
 		switch t {
 		case termEOR:
+			if err := rr.check(data, next, fields); err != nil {
+				return nil, 0, err
+			}
 			line := rr.line
 			rr.line += int64(nl)
 			rr.pos = next
@@ -118,6 +122,36 @@ func (rr *recordReader) next() ([]fieldRef, int64, error) {
 		}
 		return nil, 0, syntaxErr(rr.cfg, t, data, at, rr.colName(len(fields)), rr.line+int64(nl), false)
 	}
+}
+
+// check refuses a record holding a NUL byte or, in UTF-8 without
+// ReplaceInvalidUTF8, a byte of invalid UTF-8.
+func (rr *recordReader) check(data []byte, end int, fields []fieldRef) error {
+	cfg := rr.cfg
+	rec := data[rr.pos:end]
+	bad := findBad(rec, cfg.enc.native && !cfg.ReplaceInvalidUTF8)
+	if bad.at < 0 {
+		return nil
+	}
+	at := rr.pos + bad.at
+	col := len(fields) - 1
+	for i, f := range fields {
+		if f.end >= at {
+			col = i
+			break
+		}
+	}
+	line := rr.line + int64(bytes.Count(rec[:bad.at], nlBytes))
+	return cfg.errf(line, rr.colName(col), "%s", bad.message(charOfLine(rec, bad.at)))
+}
+
+// text returns field f of the last record as a string, decoded.
+func (rr *recordReader) text(f fieldRef) string {
+	v := rr.value(f)
+	if rr.cfg.enc.native && rr.cfg.ReplaceInvalidUTF8 && !utf8.Valid(v) {
+		return string(replaceInvalidUTF8(nil, v))
+	}
+	return rr.cfg.enc.decodeString(v)
 }
 
 func (rr *recordReader) colName(i int) string {
@@ -140,7 +174,7 @@ func (rr *recordReader) value(f fieldRef) []byte {
 func syntaxErr(cfg *readConfig, t term, buf []byte, at int, col string, line int64, truncated bool) *ParseError {
 	switch t {
 	case termBareQuote:
-		return cfg.errf(line, col, "bare quote in unquoted field (quote the whole field and double the quote, or set NoQuoting)")
+		return cfg.errf(line, col, "bare quote in unquoted field (quote the whole field and double the quote, or set quoting: false to read quotes as ordinary characters)")
 	case termAfterQuote:
 		return cfg.errf(line, col, "unexpected %q after closing quote (a quote inside a quoted field must be doubled)", buf[at])
 	case termUnclosed:
@@ -170,7 +204,7 @@ func ReadHeader(r io.Reader, opts ReadOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	rr := newRecordReader(cfg, r, 64<<10)
+	rr := newRecordReader(cfg, cfg.enc.wrapReader(r), 64<<10)
 	names, _, err := rr.header()
 	return names, err
 }
@@ -188,12 +222,58 @@ func (rr *recordReader) header() ([]string, int64, error) {
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		if rr.cfg.Header {
-			names[i] = string(rr.value(f))
+			names[i] = rr.text(f)
 		} else {
 			names[i] = "column_" + strconv.Itoa(i+1)
 		}
 	}
+	if rr.cfg.Header {
+		var err error
+		if names, err = rr.cfg.dedupe(names, line); err != nil {
+			return nil, 0, err
+		}
+	}
 	return names, line, nil
+}
+
+// dedupe checks that the header names every column once, or renames the
+// repeats (id, id_2, id_3) with RenameDuplicates.
+func (c *readConfig) dedupe(names []string, line int64) ([]string, error) {
+	first := make(map[string]int, len(names))
+	for i, n := range names {
+		j, dup := first[n]
+		if !dup {
+			first[n] = i
+			continue
+		}
+		if !c.RenameDuplicates {
+			return nil, c.errf(line, "", "the header names column '%s' twice, at positions %d and %d; rename one in the file, or set duplicate_columns: rename to read them as %s and %s_2", n, j+1, i+1, n, n)
+		}
+	}
+	if len(first) == len(names) {
+		return names, nil
+	}
+	out := make([]string, len(names))
+	taken := make(map[string]bool, len(names))
+	for _, n := range names {
+		taken[n] = true
+	}
+	seen := map[string]int{}
+	for i, n := range names {
+		seen[n]++
+		if seen[n] == 1 {
+			out[i] = n
+			continue
+		}
+		k := seen[n]
+		for taken[n+"_"+strconv.Itoa(k)] {
+			k++
+		}
+		seen[n] = k
+		out[i] = n + "_" + strconv.Itoa(k)
+		taken[out[i]] = true
+	}
+	return out, nil
 }
 
 func sizeString(n int) string {

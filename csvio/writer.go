@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -23,6 +24,10 @@ import (
 //     '"', CR or LF; quotes inside are doubled; other strings are written
 //     as they are;
 //   - int64 in decimal;
+//   - a column whose form is in the schema's metadata (FormKey: what
+//     InferSchema found) is written in that form: floats with a fixed
+//     number of decimals, booleans in that spelling, timestamps with that
+//     separator, fraction and zone; otherwise:
 //   - float64 as the shortest decimal that reads back as the same value:
 //     plain notation for zero and 1e-7 <= |v| < 1e21 (like strconv 'f', -1:
 //     1234.5, 0.01, -0), exponent notation otherwise (1e+21, 5e-324); NaN,
@@ -34,12 +39,14 @@ import (
 //   - the header holds the field names, quoted by the same rule.
 //
 // With the default NullValues, reading the output back gives the same values,
-// with one exception: in a single-column file a null is an empty line, which
-// readers skip.
+// with one exception: in a single-column file of strings a null is an empty
+// line, which readers skip (a null of another type is written "").
 type Writer struct {
 	w       io.Writer
 	schema  *arrow.Schema
 	kinds   []colKind
+	forms   []form
+	enc     *textEncoding
 	delim   byte
 	special [256]bool // bytes that make a string need quotes
 	opts    WriteOptions
@@ -75,7 +82,7 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriteOptions) *Writer {
 	if wr.delim == 0 {
 		wr.delim = ','
 	}
-	for _, c := range []byte{wr.delim, '"', '\n', '\r'} {
+	for _, c := range []byte{wr.delim, '"', '\n', '\r', 0} {
 		wr.special[c] = true
 	}
 	if wr.delim == '"' || wr.delim == '\n' || wr.delim == '\r' {
@@ -83,6 +90,12 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriteOptions) *Writer {
 	}
 	if wr.err == nil {
 		wr.kinds, wr.err = schemaKinds(schema)
+	}
+	if wr.err == nil {
+		wr.forms = schemaForms(schema, wr.kinds)
+		if wr.enc, wr.err = lookupEncoding(opts.Encoding); wr.err != nil {
+			wr.err = fmt.Errorf("csvio: %w", wr.err)
+		}
 	}
 	wr.workers = opts.Workers
 	if wr.workers <= 0 {
@@ -122,15 +135,28 @@ func (w *Writer) start() {
 	for i := 0; i < w.workers; i++ {
 		go w.work()
 	}
+	if bom := w.enc.bomBytes(); bom != nil && !w.opts.NoBOM {
+		j := &wjob{out: bom, done: make(chan struct{})}
+		close(j.done)
+		w.order <- j
+	}
 	if w.opts.Header {
 		j := &wjob{done: make(chan struct{})}
 		for i, f := range w.schema.Fields() {
 			if i > 0 {
 				j.out = append(j.out, w.delim)
 			}
-			j.out = w.appendString(j.out, f.Name)
+			j.out, _ = w.appendString(j.out, f.Name)
 		}
 		j.out = append(j.out, '\n')
+		if en := w.enc.newEncoder(); en != nil {
+			out, r, ok := en.encode(j.out)
+			if !ok {
+				j.out, j.err = nil, fmt.Errorf("csvio: the header: character %q (U+%04X) cannot be written in %s; choose an encoding that has it (encoding: utf-8)", r, r, w.enc.name)
+			} else {
+				j.out = append([]byte(nil), out...)
+			}
+		}
 		close(j.done)
 		w.order <- j
 	}
@@ -138,6 +164,7 @@ func (w *Writer) start() {
 
 func (w *Writer) work() {
 	defer w.wg.Done()
+	en := w.enc.newEncoder()
 	for j := range w.jobs {
 		if w.getErr() == nil {
 			var buf []byte
@@ -145,6 +172,9 @@ func (w *Writer) work() {
 				buf = (*b)[:0]
 			}
 			j.out, j.err = w.format(buf, j.rec, j.lo, j.hi)
+			if j.err == nil && en != nil {
+				j.err = w.encode(en, j)
+			}
 		}
 		j.rec.Release()
 		j.rec = nil
@@ -236,6 +266,27 @@ func (w *Writer) Close() error {
 
 var errYearRange = errors.New("outside the years 0000-9999")
 
+// encode replaces j.out by its encoding, or names the first value that the
+// encoding cannot hold.
+func (w *Writer) encode(en *encoder, j *wjob) error {
+	out, r, ok := en.encode(j.out)
+	if ok {
+		j.out = append(j.out[:0], out...)
+		return nil
+	}
+	for row := j.lo; row < j.hi; row++ {
+		for ci, k := range w.kinds {
+			if k != kString || j.rec.Column(ci).IsNull(row) {
+				continue
+			}
+			if s := j.rec.Column(ci).(*array.String).Value(row); !en.canEncode(s) {
+				return fmt.Errorf("csvio: column '%s': row %d: a character of %s cannot be written in %s; choose an encoding that has it (encoding: utf-8)", w.schema.Field(ci).Name, row+1, quoteValue([]byte(s)), w.enc.name)
+			}
+		}
+	}
+	return fmt.Errorf("csvio: character %q (U+%04X) cannot be written in %s; choose an encoding that has it (encoding: utf-8)", r, r, w.enc.name)
+}
+
 // format appends rows [lo, hi) of rec to dst.
 func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error) {
 	type col struct {
@@ -281,27 +332,41 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 				dst = append(dst, delim)
 			}
 			if c.nulls && c.arr.IsNull(r) {
+				if len(cols) == 1 && c.kind != kString {
+					// An empty line would be skipped by readers; "" in a
+					// column that is not a string reads as null.
+					dst = append(dst, '"', '"')
+				}
 				continue
 			}
 			switch c.kind {
 			case kInt64:
 				dst = appendInt(dst, c.i64[r])
 			case kFloat64:
-				dst = appendFloat(dst, c.f64[r])
-			case kString:
-				dst = w.appendString(dst, c.s.Value(r))
-			case kBool:
-				if c.b.Value(r) {
-					dst = append(dst, "true"...)
+				if d := w.forms[ci].decimals; d > 0 {
+					dst = appendFixed(dst, c.f64[r], d)
+				} else if w.forms[ci].repr {
+					dst = appendRepr(dst, c.f64[r])
 				} else {
-					dst = append(dst, "false"...)
+					dst = appendFloat(dst, c.f64[r])
 				}
+			case kString:
+				if dst, ok = w.appendString(dst, c.s.Value(r)); !ok {
+					return dst, fmt.Errorf("csvio: column '%s': row %d: the string holds a NUL character, which a CSV file cannot hold (readers refuse it); remove it first", w.schema.Field(ci).Name, r)
+				}
+			case kBool:
+				dst = appendBoolForm(dst, c.b.Value(r), w.forms[ci].boolCase)
 			case kDate32:
 				if dst, ok = appendDate(dst, int64(c.d32[r])); !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: date %w", w.schema.Field(ci).Name, r, errYearRange)
 				}
 			case kTimestamp:
-				if dst, ok = appendTimestamp(dst, int64(c.ts[r])); !ok {
+				if f := &w.forms[ci]; f.hasTS {
+					dst, ok = appendTimestampForm(dst, int64(c.ts[r]), &f.ts)
+				} else {
+					dst, ok = appendTimestamp(dst, int64(c.ts[r]))
+				}
+				if !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: timestamp %w", w.schema.Field(ci).Name, r, errYearRange)
 				}
 			}
@@ -311,10 +376,11 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 	return dst, nil
 }
 
-// appendString appends s, quoted when it must be.
-func (w *Writer) appendString(dst []byte, s string) []byte {
+// appendString appends s, quoted when it must be; ok is false when s holds
+// a NUL.
+func (w *Writer) appendString(dst []byte, s string) ([]byte, bool) {
 	if len(s) == 0 {
-		return append(dst, '"', '"')
+		return append(dst, '"', '"'), true
 	}
 	need := false
 	special := &w.special
@@ -325,7 +391,10 @@ func (w *Writer) appendString(dst []byte, s string) []byte {
 		}
 	}
 	if !need {
-		return append(dst, s...)
+		return append(dst, s...), true
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return dst, false
 	}
 	dst = append(dst, '"')
 	for {
@@ -338,5 +407,5 @@ func (w *Writer) appendString(dst []byte, s string) []byte {
 		dst = append(dst, '"')
 		s = s[i+1:]
 	}
-	return append(dst, '"')
+	return append(dst, '"'), true
 }

@@ -1,8 +1,19 @@
 package jobfile_test
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
-// fieldString returns the string field called name of the struct c points to.
+// fieldString returns a string field, or a list of strings joined by ",".
 func fieldString(c any, name string) string {
-	return reflect.ValueOf(c).Elem().FieldByName(name).String()
+	v := reflect.ValueOf(c).Elem().FieldByName(name)
+	if v.Kind() == reflect.Slice {
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = v.Index(i).String()
+		}
+		return strings.Join(parts, ",")
+	}
+	return v.String()
 }

@@ -28,6 +28,7 @@
 package jobfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -50,6 +51,12 @@ type Options struct {
 	Params map[string]string
 	// LookupEnv resolves ${env:NAME}; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// ParamSet chooses one of the job file's parameter sets (`param_sets:`,
+	// the CLI's --param-set) to apply over the declared parameters.
+	ParamSet string
+	// ParamFile is a YAML file of parameter values (name: value), applied
+	// over the parameter set; Params apply over it (the CLI's --param-file).
+	ParamFile string
 	// Registry holds the component types the file may use; nil means
 	// openstage.DefaultRegistry(). The job built uses it too.
 	Registry *openstage.Registry
@@ -67,13 +74,23 @@ type File struct {
 	Path        string
 	Name        string
 	Description string
-	Params      map[string]any
+	Params      map[string]any // every job parameter's value, overrides applied
 	Job         *openstage.Job
+
+	paramSets    []string
+	secretParams map[string]bool
 }
 
 // Load reads, checks and builds the job in the file at path. It returns a
 // *openstage.ValidationError listing every problem found in the file. The
 // job's stages are not planned yet: call Job.Validate or Job.Run.
+//
+// When the file is valid YAML but has problems, Load returns them together
+// with a File whose Job holds every stage and pipe, the stages with
+// problems marked invalid (Stage.MarkInvalid): Job.Validate on it finds the
+// problems that only planning shows (missing files, unknown columns) in
+// the rest of the job, so that a user sees every problem at once. Such a
+// job must not be run. An unparsable file gives no File.
 func Load(path string, opts Options) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -88,7 +105,7 @@ func Parse(data []byte, path string, opts Options) (*File, error) {
 	l := &loader{path: path, dir: filepath.Dir(path), opts: opts}
 	f := l.parse(data)
 	if len(l.probs) > 0 {
-		return nil, &openstage.ValidationError{Problems: l.probs}
+		return f, &openstage.ValidationError{Problems: l.probs}
 	}
 	return f, nil
 }
@@ -99,13 +116,18 @@ type loader struct {
 	opts   Options
 	probs  []openstage.Problem
 	params map[string]*yaml.Node
+
+	paramSets  map[string]*yaml.Node // param_sets
+	setNames   []string              // in file order
+	secret     bool                  // substituting into a secret parameter
+	secretRefs map[string]bool       // job parameters used in secret parameters
 }
 
 func (l *loader) errorf(line int, format string, args ...any) {
 	l.probs = append(l.probs, openstage.Problem{Pos: openstage.Position{File: l.path, Line: line}, Err: fmt.Errorf(format, args...)})
 }
 
-var topKeys = []string{"name", "description", "params", "stages", "pipes"}
+var topKeys = []string{"name", "description", "params", "param_sets", "stages", "pipes"}
 
 func (l *loader) parse(data []byte) *File {
 	var doc yaml.Node
@@ -123,6 +145,7 @@ func (l *loader) parse(data []byte) *File {
 		l.errorf(root.Line, "a job file is a mapping with name, params, stages and pipes")
 		return nil
 	}
+	l.duplicateKeys(root)
 	f := &File{Path: l.path, Params: map[string]any{}}
 	var stagesNode, pipesNode *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -134,6 +157,8 @@ func (l *loader) parse(data []byte) *File {
 			f.Description = v.Value
 		case "params":
 			l.readParams(v)
+		case "param_sets":
+			l.readParamSets(v)
 		case "stages":
 			stagesNode = v
 		case "pipes":
@@ -145,6 +170,7 @@ func (l *loader) parse(data []byte) *File {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(filepath.Base(l.path), filepath.Ext(l.path))
 	}
+	l.applySetAndFile()
 	l.applyOverrides()
 	for name, n := range l.params {
 		var v any
@@ -156,15 +182,16 @@ func (l *loader) parse(data []byte) *File {
 		l.errorf(root.Line, "the job has no 'stages' list")
 		return nil
 	}
-	stages, broken := l.readStages(stagesNode)
+	stages := l.readStages(stagesNode)
 	if pipesNode != nil {
-		l.readPipes(pipesNode, stages, broken)
+		l.readPipes(pipesNode, stages)
 	}
 	roots := make([]*openstage.Stage, 0, len(stages))
 	for _, s := range stages {
 		roots = append(roots, s)
 	}
 	sort.Slice(roots, func(i, j int) bool { return roots[i].Position().Line < roots[j].Position().Line })
+	f.paramSets, f.secretParams = l.setNames, l.secretRefs
 	f.Job = openstage.NewJob(f.Name, roots...)
 	f.Job.Registry = l.opts.Registry
 	return f
@@ -290,6 +317,9 @@ func (l *loader) substitute(n *yaml.Node) {
 }
 
 func (l *loader) lookupParam(line int, name string) (*yaml.Node, bool) {
+	if l.secret {
+		l.markSecret(name)
+	}
 	p, ok := l.params[name]
 	if !ok {
 		l.errorf(line, "unknown job parameter '%s' in ${%s}%s", name, name, declared(l.params))
@@ -307,13 +337,55 @@ func cloneNode(n *yaml.Node, line int) *yaml.Node {
 	return &c
 }
 
-// readStages builds the stages; broken holds the names of stages that could
-// not be built (their pipes are not reported again).
-func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, broken map[string]bool) {
-	stages, broken = map[string]*openstage.Stage{}, map[string]bool{}
+// duplicateKeys reports every key that a mapping under n holds twice.
+func (l *loader) duplicateKeys(n *yaml.Node) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		first := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode {
+				if line, dup := first[k.Value]; dup {
+					l.errorf(k.Line, "key '%s' appears twice in the same mapping, at lines %d and %d; keep one", k.Value, line, k.Line)
+				} else {
+					first[k.Value] = k.Line
+				}
+			}
+			l.duplicateKeys(n.Content[i+1])
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			l.duplicateKeys(c)
+		}
+	}
+}
+
+// invalidStage stands in a job for a stage that could not be built (an
+// unknown type): it keeps the stage's pipes connected, so that they and the
+// stages around it are not reported as dangling, and the engine does not
+// plan it (Stage.MarkInvalid).
+type invalidStage struct{ typ string }
+
+func (*invalidStage) Plan(context.Context, *openstage.Plan) error { return errInvalid }
+func (*invalidStage) Process(context.Context, *openstage.Inputs, *openstage.Outputs) error {
+	return errInvalid
+}
+func (*invalidStage) Connectivity() openstage.Connectivity {
+	return openstage.Connectivity{MinIn: 0, MaxIn: -1, MinOut: 0, MaxOut: -1}
+}
+
+var errInvalid = errors.New("the stage's definition has problems")
+
+// readStages builds the stages. A stage with a problem is still placed in
+// the job, marked invalid.
+func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage) {
+	stages = map[string]*openstage.Stage{}
 	if n.Kind != yaml.SequenceNode {
 		l.errorf(n.Line, "'stages' must be a list of stages, each with a name and a type")
-		return stages, broken
+		return stages
+	}
+	placeholder := func(name, typ string, line int) {
+		stages[name] = openstage.NewStage(name, &invalidStage{typ}).SetPosition(openstage.Position{File: l.path, Line: line}).MarkInvalid()
 	}
 	for _, sn := range n.Content {
 		if sn.Kind != yaml.MappingNode {
@@ -334,9 +406,13 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 			l.errorf(sn.Line, "stage has no name")
 			continue
 		}
+		if _, dup := stages[name]; dup {
+			l.errorf(sn.Line, "duplicate stage name '%s' (first declared at line %d); stage names must be unique", name, stages[name].Position().Line)
+			continue
+		}
 		if typ == "" {
 			l.errorf(sn.Line, "stage '%s' has no type; available types: %s", name, strings.Join(l.opts.registry().Types(), ", "))
-			broken[name] = true
+			placeholder(name, "", sn.Line)
 			continue
 		}
 		spec, ok := l.opts.registry().Lookup(typ)
@@ -348,16 +424,14 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 				msg += "; available types: " + strings.Join(l.opts.registry().Types(), ", ")
 			}
 			l.errorf(typLine, "%s", msg)
-			broken[name] = true
+			placeholder(name, typ, sn.Line)
 			continue
 		}
-		if prev, dup := stages[name]; dup {
-			l.errorf(sn.Line, "duplicate stage name '%s' (first declared at line %d); stage names must be unique", name, prev.Position().Line)
-			continue
-		}
+		before := len(l.probs)
 		comp := spec.New()
 		if err := openstage.ApplyDefaults(comp); err != nil {
 			l.errorf(sn.Line, "stage '%s': %v", name, err)
+			placeholder(name, typ, sn.Line)
 			continue
 		}
 		set := map[string]bool{}
@@ -367,17 +441,18 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 				continue
 			}
 			set[k.Value] = true
+			p, known := spec.Param(k.Value)
+			l.secret = known && secretParam(p)
 			l.substitute(v)
+			l.secret = false
 			var val any
 			if err := v.Decode(&val); err != nil {
 				l.errorf(v.Line, "%s '%s': parameter '%s': %v", typ, name, k.Value, err)
 				continue
 			}
 			val = stringKeys(val)
-			if p, ok := spec.Param(k.Value); ok && p.Path {
-				if s, ok := val.(string); ok && s != "" && !filepath.IsAbs(s) {
-					val = filepath.Join(l.dir, s)
-				}
+			if known && p.Path {
+				val = l.resolvePath(val)
 			}
 			if err := spec.Set(comp, k.Value, val); err != nil {
 				l.errorf(k.Line, "%s '%s': %v", typ, name, err)
@@ -388,14 +463,18 @@ func (l *loader) readStages(n *yaml.Node) (stages map[string]*openstage.Stage, b
 				l.errorf(sn.Line, "%s '%s': missing required parameter '%s' (%s)", typ, name, p.Name, p.Doc)
 			}
 		}
-		stages[name] = spec.NewStage(name, comp).SetPosition(openstage.Position{File: l.path, Line: sn.Line})
+		st := spec.NewStage(name, comp).SetPosition(openstage.Position{File: l.path, Line: sn.Line})
+		if len(l.probs) > before {
+			st.MarkInvalid()
+		}
+		stages[name] = st
 	}
-	return stages, broken
+	return stages
 }
 
 var pipeKeys = []string{"name", "from", "to"}
 
-func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage, broken map[string]bool) {
+func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage) {
 	if n.Kind != yaml.SequenceNode {
 		l.errorf(n.Line, "'pipes' must be a list of {name, from, to}")
 		return
@@ -430,9 +509,6 @@ func (l *loader) readPipes(n *yaml.Node, stages map[string]*openstage.Stage, bro
 			continue
 		}
 		seen[name] = pn.Line
-		if broken[fields["from"]] || broken[fields["to"]] {
-			continue
-		}
 		from, to := l.endpoint(pn.Line, name, "from", fields["from"], stages, names), l.endpoint(pn.Line, name, "to", fields["to"], stages, names)
 		if from == nil || to == nil {
 			continue
@@ -458,6 +534,22 @@ func (l *loader) endpoint(line int, pipe, end, name string, stages map[string]*o
 		l.errorf(line, "%s", msg)
 	}
 	return s
+}
+
+// resolvePath anchors a relative path (or each of a list of them) at the
+// job file's folder.
+func (l *loader) resolvePath(val any) any {
+	switch x := val.(type) {
+	case string:
+		if x != "" && !filepath.IsAbs(x) {
+			return filepath.Join(l.dir, x)
+		}
+	case []any:
+		for i := range x {
+			x[i] = l.resolvePath(x[i])
+		}
+	}
+	return val
 }
 
 func indexOf(list []string, v string) int {

@@ -287,3 +287,6 @@ func RunDestination(t testing.TB, dest any, inputs []Input, opts ...Option) (*Re
 	t.Helper()
 	return RunNodeWith(t, dest, inputs, nil, opts...)
 }
+
+// DryRun makes the run a dry run writing to w (Job.DryRun).
+func DryRun(w io.Writer) Option { return func(c *runConfig) { c.job.DryRun = w } }

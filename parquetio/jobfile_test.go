@@ -120,7 +120,7 @@ pipes:
 	if err := agg.Job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "msg=projection stage=reader reads=id,species,amount of=4") {
+	if !strings.Contains(log.String(), "msg=projection job=totals stage=reader type=ParquetOrigin reads=id,species,amount of=4") {
 		t.Fatalf("projection not logged:\n%s", log.String())
 	}
 	want = `== peek

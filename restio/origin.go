@@ -162,7 +162,7 @@ func (o *APIRestOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
 	if o.schemaDeclared() {
 		o.dropCache()
 		for _, c := range o.Columns {
-			cols = append(cols, outColumn{name: c, typ: o.declared[c], declared: true})
+			cols = append(cols, outColumn{Name: c, Type: o.declared[c], Declared: true})
 		}
 	} else {
 		fp := o.fingerprint()
@@ -186,7 +186,7 @@ func (o *APIRestOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
 	if o.project != nil {
 		var kept []outColumn
 		for _, name := range o.project {
-			i := slices.IndexFunc(cols, func(c outColumn) bool { return c.name == name })
+			i := slices.IndexFunc(cols, func(c outColumn) bool { return c.Name == name })
 			if i < 0 {
 				return fmt.Errorf("projection: no column '%s'", name)
 			}
@@ -197,7 +197,7 @@ func (o *APIRestOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
 	o.cols = cols
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
-		fields[i] = arrow.Field{Name: c.name, Type: c.typ, Nullable: true}
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type, Nullable: true}
 	}
 	p.SetOutputs(arrow.NewSchema(fields, nil))
 	return nil
@@ -209,15 +209,15 @@ func (o *APIRestOrigin) inferredColumns(d *download) ([]outColumn, error) {
 	found := map[string]outColumn{}
 	var all []outColumn
 	for _, c := range d.cols {
-		if t, ok := o.declared[c.name]; ok {
-			c.typ, c.declared = t, true
+		if t, ok := o.declared[c.Name]; ok {
+			c.Type, c.Declared = t, true
 		}
-		found[c.name] = c
+		found[c.Name] = c
 		all = append(all, c)
 	}
 	names := make([]string, len(all))
 	for i, c := range all {
-		names[i] = c.name
+		names[i] = c.Name
 	}
 	fields := func() string {
 		if len(names) == 0 {
@@ -248,7 +248,7 @@ func (o *APIRestOrigin) inferredColumns(d *download) ([]outColumn, error) {
 			continue
 		}
 		if t, ok := o.declared[name]; ok {
-			cols = append(cols, outColumn{name: name, typ: t, declared: true}) // absent everywhere: nulls
+			cols = append(cols, outColumn{Name: name, Type: t, Declared: true}) // absent everywhere: nulls
 			continue
 		}
 		msg := fmt.Sprintf("columns: '%s' is in no record of the %d page(s) read; fields found: %s", name, d.pages(), fields())
@@ -364,7 +364,7 @@ func (o *APIRestOrigin) download(ctx context.Context, dir string) (*download, er
 		n := 0
 		root, err := x.records(&parser, pg, func(rec *fastjson.Value) error {
 			n++
-			return inf.add(rec, pg.where)
+			return inf.Add(rec, pg.where)
 		})
 		if err != nil {
 			return 0, nil, err
@@ -381,13 +381,13 @@ func (o *APIRestOrigin) download(ctx context.Context, dir string) (*download, er
 		file.Close()
 		return nil, err
 	}
-	d.records, d.rows = inf.records, inf.rows
-	for i, name := range inf.flat.names {
-		t, conflict := inf.typeOf(i)
+	d.records, d.rows = inf.Records(), inf.Rows()
+	for i, name := range inf.Names() {
+		t, conflict := inf.TypeOf(i)
 		if _, ok := o.declared[name]; !ok && conflict != "" {
 			d.conflicts = append(d.conflicts, conflict)
 		}
-		d.cols = append(d.cols, outColumn{name: name, typ: t})
+		d.cols = append(d.cols, outColumn{Name: name, Type: t})
 	}
 	return d, nil
 }
@@ -400,7 +400,7 @@ func (o *APIRestOrigin) Pump(ctx context.Context, out *openstage.Outputs) error 
 	x := newExtractor(o.JSONPath, o.Format)
 	var parser fastjson.Parser
 	flush := func() error {
-		if conv.rows == 0 {
+		if conv.Rows() == 0 {
 			return nil
 		}
 		rec := conv.build()
@@ -416,7 +416,7 @@ func (o *APIRestOrigin) Pump(ctx context.Context, out *openstage.Outputs) error 
 			if err := conv.add(rec, pg.where, n); err != nil {
 				return err
 			}
-			if conv.rows >= o.batchRows() {
+			if conv.Rows() >= o.batchRows() {
 				return flush()
 			}
 			return nil

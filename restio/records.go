@@ -9,31 +9,20 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/valyala/fastjson"
 
-	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/jsonflat"
 )
-
-// scalarColumn is the column that holds records which are not objects (an
-// array of strings or numbers).
-const scalarColumn = "value"
 
 // extractor finds the records of a response body.
 type extractor struct {
-	path   []string // json_path split on dots; nil means the whole document
-	raw    string   // json_path as written
-	format string   // auto, json, ndjson
+	path   *jsonflat.Path // json_path
+	format string         // auto, json, ndjson
 }
 
 func newExtractor(jsonPath, format string) *extractor {
-	x := &extractor{raw: jsonPath, format: format}
-	if p := strings.Trim(jsonPath, "."); p != "" && p != "$" {
-		x.path = strings.Split(strings.TrimPrefix(p, "$."), ".")
-	}
-	return x
+	return &extractor{path: jsonflat.ParsePath(jsonPath), format: format}
 }
 
 // ndjson reports whether a body is to be read as newline-delimited JSON.
@@ -144,95 +133,10 @@ func malformed(b []byte, base int, where string, ferr error) error {
 
 // each calls fn with the records json_path leads to in v.
 func (x *extractor) each(v *fastjson.Value, where string, fn func(*fastjson.Value) error) error {
-	target, err := x.locate(v, where)
-	if err != nil {
-		return err
-	}
-	switch target.Type() {
-	case fastjson.TypeNull:
-		return nil
-	case fastjson.TypeArray:
-		arr, _ := target.Array()
-		for _, rec := range arr {
-			if err := fn(rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	case fastjson.TypeObject:
-		return fn(target)
-	}
-	return fmt.Errorf("json_path '%s' leads to %s in the response of %s; it must lead to an array of records or an object", x.raw, typeWord(target), where)
+	return x.path.Each(v, where, fn)
 }
 
-// locate follows json_path in v; a path that matches nothing is an error
-// naming the path and the keys that exist where it stopped.
-func (x *extractor) locate(v *fastjson.Value, where string) (*fastjson.Value, error) {
-	cur := v
-	for i, k := range x.path {
-		next := cur.Get(k)
-		if next != nil {
-			cur = next
-			continue
-		}
-		var msg string
-		switch cur.Type() {
-		case fastjson.TypeObject:
-			keys := objectKeys(cur)
-			switch {
-			case len(keys) == 0 && i == 0:
-				msg = "the response is an empty object"
-			case len(keys) == 0:
-				msg = fmt.Sprintf("'%s' is an empty object", strings.Join(x.path[:i], "."))
-			case i == 0:
-				msg = "the response's top-level keys are: " + strings.Join(keys, ", ")
-			default:
-				msg = fmt.Sprintf("'%s' has keys: %s", strings.Join(x.path[:i], "."), strings.Join(keys, ", "))
-			}
-			if sug := openstage.Suggest(k, keys); sug != "" {
-				msg += fmt.Sprintf(" (did you mean '%s'?)", sug)
-			}
-		case fastjson.TypeArray:
-			arr, _ := cur.Array()
-			if i == 0 {
-				msg = fmt.Sprintf("the response is an array of %d values (leave json_path empty to read them as records)", len(arr))
-			} else {
-				msg = fmt.Sprintf("'%s' is an array of %d values (index it with a number: %s.0)", strings.Join(x.path[:i], "."), len(arr), strings.Join(x.path[:i], "."))
-			}
-		default:
-			if i == 0 {
-				msg = "the response is " + typeWord(cur)
-			} else {
-				msg = fmt.Sprintf("'%s' is %s, which has no key '%s'", strings.Join(x.path[:i], "."), typeWord(cur), k)
-			}
-		}
-		return nil, fmt.Errorf("json_path '%s' matches nothing in the response of %s: %s", x.raw, where, msg)
-	}
-	return cur, nil
-}
-
-func objectKeys(v *fastjson.Value) []string {
-	o, _ := v.Object()
-	var keys []string
-	o.Visit(func(k []byte, _ *fastjson.Value) { keys = append(keys, string(k)) })
-	return keys
-}
-
-func typeWord(v *fastjson.Value) string {
-	switch v.Type() {
-	case fastjson.TypeObject:
-		return "an object"
-	case fastjson.TypeArray:
-		return "an array"
-	case fastjson.TypeString:
-		return "a string"
-	case fastjson.TypeNumber:
-		return "a number"
-	case fastjson.TypeTrue, fastjson.TypeFalse:
-		return "a bool"
-	}
-	return "null"
-}
+func typeWord(v *fastjson.Value) string { return jsonflat.TypeWord(v) }
 
 // lookupString returns the value at a dotted path of a document as text
 // ("" when absent or null): a cursor, a next link.
@@ -278,274 +182,16 @@ func lookupInt(root *fastjson.Value, path []string) (int64, bool) {
 	return 0, false
 }
 
-func splitPath(p string) []string {
-	p = strings.Trim(strings.TrimPrefix(p, "$."), ".")
-	if p == "" {
-		return nil
-	}
-	return strings.Split(p, ".")
-}
+func splitPath(p string) []string { return jsonflat.SplitPath(p) }
 
-// flattener turns records into rows: nested objects flattened with "_"
-// as pandas' json_normalize(sep="_") does (an empty object adds nothing,
-// a key that appears twice keeps its last value), and, with explode, one
-// row per element of the array column named so.
-type flattener struct {
-	index   map[string]int // column name → position
-	names   []string
-	grow    bool   // add columns for names not seen yet (inference)
-	explode string // flattened name of the array to explode, or ""
-
-	slots []*fastjson.Value // this row's value per column (nil: absent)
-	set   []int             // slots set for this row
-	buf   []byte
-	arr   *fastjson.Value // the array to explode, found while flattening
-
-	exploding bool
-	saved     []savedSlot
-}
-
-type savedSlot struct {
-	idx int
-	old *fastjson.Value
-}
-
-func newFlattener(names []string, grow bool, explode string) *flattener {
-	f := &flattener{index: map[string]int{}, grow: grow, explode: explode}
-	for _, n := range names {
-		f.column(n)
-	}
-	return f
-}
-
-// column returns the position of column name, adding it if it is new.
-func (f *flattener) column(name string) int {
-	if i, ok := f.index[name]; ok {
-		return i
-	}
-	i := len(f.names)
-	f.names = append(f.names, name)
-	f.index[name] = i
-	f.slots = append(f.slots, nil)
-	return i
-}
-
-// rows flattens rec and calls emit with each row it gives (one, or one
-// per element of the exploded array); emit reads f.slots.
-func (f *flattener) rows(rec *fastjson.Value, emit func() error) error {
-	for _, i := range f.set {
-		f.slots[i] = nil
-	}
-	f.set = f.set[:0]
-	f.arr = nil
-	if rec.Type() == fastjson.TypeObject {
-		// As pandas' json_normalize: the record's own values first, then
-		// its nested objects, flattened (deeper levels keep their order).
-		o, _ := rec.Object()
-		o.Visit(func(key []byte, val *fastjson.Value) {
-			if val.Type() != fastjson.TypeObject {
-				f.leaf(append(f.buf[:0], key...), val)
-			}
-		})
-		o.Visit(func(key []byte, val *fastjson.Value) {
-			if val.Type() == fastjson.TypeObject {
-				f.buf = append(f.buf[:0], key...)
-				f.flatten(val, len(f.buf))
-			}
-		})
-	} else {
-		f.put([]byte(scalarColumn), rec)
-	}
-	if f.arr == nil {
-		return emit()
-	}
-	elems, _ := f.arr.Array()
-	if len(elems) == 0 {
-		return emit()
-	}
-	f.exploding = true
-	defer func() { f.exploding = false }()
-	for _, e := range elems {
-		f.saved = f.saved[:0]
-		if e.Type() == fastjson.TypeObject {
-			f.buf = append(f.buf[:0], f.explode...)
-			f.flatten(e, len(f.buf))
-		} else {
-			f.put([]byte(f.explode), e)
-		}
-		err := emit()
-		for k := len(f.saved) - 1; k >= 0; k-- {
-			f.slots[f.saved[k].idx] = f.saved[k].old
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// flatten puts the leaves of object v, whose flattened name so far is
-// f.buf[:n].
-func (f *flattener) flatten(v *fastjson.Value, n int) {
-	o, _ := v.Object()
-	o.Visit(func(key []byte, val *fastjson.Value) {
-		f.buf = f.buf[:n]
-		if n > 0 {
-			f.buf = append(f.buf, '_')
-		}
-		f.buf = append(f.buf, key...)
-		if val.Type() == fastjson.TypeObject {
-			f.flatten(val, len(f.buf))
-			return
-		}
-		f.leaf(f.buf, val)
-	})
-}
-
-// leaf puts a value that is not an object under its flattened name, or
-// keeps it aside when it is the array to explode.
-func (f *flattener) leaf(name []byte, val *fastjson.Value) {
-	if !f.exploding && f.explode != "" && val.Type() == fastjson.TypeArray && string(name) == f.explode {
-		f.arr = val
-		return
-	}
-	f.put(name, val)
-}
-
-func (f *flattener) put(name []byte, val *fastjson.Value) {
-	i, ok := f.index[string(name)]
-	if !ok {
-		if !f.grow {
-			return
-		}
-		i = f.column(string(name))
-	}
-	if f.exploding {
-		f.saved = append(f.saved, savedSlot{i, f.slots[i]})
-	} else if f.slots[i] == nil {
-		f.set = append(f.set, i)
-	}
-	f.slots[i] = val
-}
-
-// kinds of JSON value a column holds, for inference.
-type kinds uint8
-
-const (
-	kInt kinds = 1 << iota
-	kFloat
-	kBool
-	kString
-	kArray
-	kObject // an object where a column's value is expected (an exploded element elsewhere scalar)
+// Records are flattened and typed by internal/jsonflat, shared with
+// JSONOrigin.
+type (
+	flattener = jsonflat.Flattener
+	inference = jsonflat.Inference
 )
 
-var kindNames = []struct {
-	k    kinds
-	name string
-}{{kInt, "integer"}, {kFloat, "float"}, {kBool, "bool"}, {kString, "string"}, {kArray, "array"}, {kObject, "object"}}
-
-func (k kinds) String() string {
-	var parts []string
-	for _, kn := range kindNames {
-		if k&kn.k != 0 {
-			parts = append(parts, kn.name)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// kindOf classifies a value; 0 for null. A number without a fraction or
-// exponent is an integer unless it does not fit in int64.
-func kindOf(v *fastjson.Value, scratch []byte) (kinds, []byte) {
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return 0, scratch
-	case fastjson.TypeTrue, fastjson.TypeFalse:
-		return kBool, scratch
-	case fastjson.TypeString:
-		return kString, scratch
-	case fastjson.TypeArray:
-		return kArray, scratch
-	case fastjson.TypeObject:
-		return kObject, scratch
-	}
-	// fastjson's Int64 refuses fractions, exponents and overflow.
-	if _, err := v.Int64(); err != nil {
-		return kFloat, scratch
-	}
-	return kInt, scratch
-}
-
-// inference gathers the kinds of every column over every page.
-type inference struct {
-	flat    *flattener
-	seen    []kinds
-	first   []map[kinds]string // where each kind of a column was first seen
-	scratch []byte
-	records int64
-	rows    int64
-}
-
-func newInference(explode string) *inference {
-	return &inference{flat: newFlattener(nil, true, explode)}
-}
-
-func (in *inference) add(rec *fastjson.Value, where string) error {
-	in.records++
-	return in.flat.rows(rec, func() error {
-		in.rows++
-		for len(in.seen) < len(in.flat.names) {
-			in.seen = append(in.seen, 0)
-			in.first = append(in.first, nil)
-		}
-		for i, v := range in.flat.slots {
-			if v == nil {
-				continue
-			}
-			var k kinds
-			k, in.scratch = kindOf(v, in.scratch)
-			if k == 0 || in.seen[i]&k != 0 {
-				continue
-			}
-			in.seen[i] |= k
-			if in.first[i] == nil {
-				in.first[i] = map[kinds]string{}
-			}
-			in.first[i][k] = where
-		}
-		return nil
-	})
-}
-
-// typeOf resolves the kinds of column i: integers alone are int64,
-// integers and floats float64, bools bool, strings and arrays (as JSON
-// text) string, no value at all string. A column whose values truly
-// conflict (a number here, a string or a bool there) is string, and
-// conflict describes it for the warning.
-func (in *inference) typeOf(i int) (t arrow.DataType, conflict string) {
-	k := kinds(0)
-	if i < len(in.seen) {
-		k = in.seen[i]
-	}
-	switch k {
-	case 0, kString, kArray:
-		return openstage.String, ""
-	case kInt:
-		return openstage.Int64, ""
-	case kFloat, kInt | kFloat:
-		return openstage.Float64, ""
-	case kBool:
-		return openstage.Bool, ""
-	}
-	var where []string
-	for _, kn := range kindNames {
-		if w, ok := in.first[i][kn.k]; ok && k&kn.k != 0 {
-			where = append(where, fmt.Sprintf("%s first in %s", kn.name, w))
-		}
-	}
-	return openstage.String, fmt.Sprintf("column '%s' holds %s values (%s): it is read as string", in.flat.names[i], k, strings.Join(where, "; "))
-}
+func newInference(explode string) *inference { return jsonflat.NewInference(explode) }
 
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {

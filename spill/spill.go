@@ -14,8 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -43,7 +46,11 @@ type Writer struct {
 func NewWriter(dir string, schema *arrow.Schema, alloc memory.Allocator) (*Writer, error) {
 	f, err := os.CreateTemp(dir, "openstage-spill-*.arrow")
 	if err != nil {
-		return nil, fmt.Errorf("cannot create a spill file: %w", err)
+		where := dir
+		if where == "" {
+			where = os.TempDir()
+		}
+		return nil, fmt.Errorf("cannot create a spill file in '%s': %w; the stage holds more than its share of the memory limit and writes the rest there: give --temp-dir (Job.TempDir) a writable folder with room, or raise --memory-limit", where, pathErrCause(err))
 	}
 	// Unlink at once: the data stays reachable through f only.
 	if err := os.Remove(f.Name()); err != nil {
@@ -64,7 +71,7 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 		return nil
 	}
 	if err := w.w.Write(rec); err != nil {
-		w.err = fmt.Errorf("writing a spill file: %w", err)
+		w.err = fmt.Errorf("writing a spill file in '%s': %w%s", filepath.Dir(w.f.Name()), err, spaceHint(err))
 		return w.err
 	}
 	w.rows += rec.NumRows()
@@ -83,7 +90,7 @@ func (w *Writer) Finish() (*Run, error) {
 	err := errors.Join(w.w.Close(), w.bw.Flush())
 	if err != nil {
 		w.f.Close()
-		return nil, fmt.Errorf("writing a spill file: %w", err)
+		return nil, fmt.Errorf("writing a spill file in '%s': %w%s", filepath.Dir(w.f.Name()), err, spaceHint(err))
 	}
 	size, err := w.f.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -411,4 +418,21 @@ func take(alloc memory.Allocator, rec arrow.RecordBatch, rows []int32) arrow.Rec
 		appendRow(b, rec, int(r))
 	}
 	return b.NewRecordBatch()
+}
+
+// pathErrCause is the cause of a *fs.PathError without the path it
+// repeats (the message names the folder itself).
+func pathErrCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func spaceHint(err error) string {
+	if errors.Is(err, syscall.ENOSPC) {
+		return "; give --temp-dir (Job.TempDir) a folder with more room, or raise --memory-limit"
+	}
+	return ""
 }

@@ -113,7 +113,7 @@ func trimQuery(q string) string {
 func dollar(i int) string { return "$" + strconv.Itoa(i) }
 func question(int) string { return "?" }
 
-// upsertOnConflict is PostgreSQL's and SQLite's upsert.
+// upsertOnConflict is PostgreSQL's upsert from a staging table.
 func upsertOnConflict(d *dialect, table, staging string, cols, key []string) string {
 	var set []string
 	for _, c := range nonKey(cols, key) {
@@ -123,12 +123,8 @@ func upsertOnConflict(d *dialect, table, staging string, cols, key []string) str
 	if len(set) > 0 {
 		action = "DO UPDATE SET " + strings.Join(set, ", ")
 	}
-	where := ""
-	if d.driver == "sqlite" {
-		where = " WHERE true" // SQLite needs it to tell ON CONFLICT from a join's ON
-	}
-	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s%s ON CONFLICT (%s) %s",
-		d.table(table), d.quoteAll(cols), d.quoteAll(cols), staging, where, d.quoteAll(key), action)
+	return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) %s",
+		d.table(table), d.quoteAll(cols), d.quoteAll(cols), staging, d.quoteAll(key), action)
 }
 
 // upsertMySQL is MySQL's and MariaDB's: ON DUPLICATE KEY UPDATE, which
@@ -145,9 +141,56 @@ func upsertMySQL(d *dialect, table, staging string, cols, key []string) string {
 		d.table(table), d.quoteAll(cols), d.quoteAll(cols), staging, strings.Join(set, ", "))
 }
 
-// upsertMerge is SQL Server's and Oracle's MERGE.
-func upsertMerge(d *dialect, table, staging string, cols, key []string) string {
-	var on, set, src []string
+// upsertRows returns the statement that inserts n rows of values (bound
+// to placeholders, row by row) into table, updating the rows whose key
+// exists: SQLite's INSERT ... ON CONFLICT, SQL Server's and Oracle's MERGE.
+func upsertRows(d *dialect, table string, cols, key []string, n int) string {
+	if d.driver == "sqlite" {
+		var set []string
+		for _, c := range nonKey(cols, key) {
+			set = append(set, d.quote(c)+" = excluded."+d.quote(c))
+		}
+		action := "DO NOTHING"
+		if len(set) > 0 {
+			action = "DO UPDATE SET " + strings.Join(set, ", ")
+		}
+		return insertSQL(d, table, cols, n) + " ON CONFLICT (" + d.quoteAll(key) + ") " + action
+	}
+	var src strings.Builder
+	p := 1
+	if d.driver == "oracle" {
+		src.WriteString("(")
+		for r := range n {
+			if r > 0 {
+				src.WriteString(" UNION ALL ")
+			}
+			src.WriteString("SELECT ")
+			for i, c := range cols {
+				if i > 0 {
+					src.WriteString(", ")
+				}
+				src.WriteString(d.placeholder(p) + " " + d.quote(c))
+				p++
+			}
+			src.WriteString(" FROM DUAL")
+		}
+		src.WriteString(") s")
+	} else {
+		src.WriteString("(VALUES ")
+		for r := range n {
+			if r > 0 {
+				src.WriteString(", ")
+			}
+			ps := make([]string, len(cols))
+			for i := range cols {
+				ps[i] = d.placeholder(p)
+				p++
+			}
+			src.WriteString("(" + strings.Join(ps, ", ") + ")")
+		}
+		src.WriteString(") AS s (" + d.quoteAll(cols) + ")")
+	}
+	var on, set, vals []string
 	for _, k := range key {
 		on = append(on, "t."+d.quote(k)+" = s."+d.quote(k))
 	}
@@ -155,21 +198,21 @@ func upsertMerge(d *dialect, table, staging string, cols, key []string) string {
 		set = append(set, "t."+d.quote(c)+" = s."+d.quote(c))
 	}
 	for _, c := range cols {
-		src = append(src, "s."+d.quote(c))
+		vals = append(vals, "s."+d.quote(c))
 	}
-	as := " AS "
+	as := " AS t"
 	if d.driver == "oracle" {
-		as = " "
+		as = " t"
 	}
-	s := fmt.Sprintf("MERGE INTO %s%st USING %s%ss ON (%s)", d.table(table), as, staging, as, strings.Join(on, " AND "))
+	q := "MERGE INTO " + d.table(table) + as + " USING " + src.String() + " ON (" + strings.Join(on, " AND ") + ")"
 	if len(set) > 0 {
-		s += " WHEN MATCHED THEN UPDATE SET " + strings.Join(set, ", ")
+		q += " WHEN MATCHED THEN UPDATE SET " + strings.Join(set, ", ")
 	}
-	s += fmt.Sprintf(" WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)", d.quoteAll(cols), strings.Join(src, ", "))
+	q += " WHEN NOT MATCHED THEN INSERT (" + d.quoteAll(cols) + ") VALUES (" + strings.Join(vals, ", ") + ")"
 	if d.driver == "sqlserver" {
-		s += ";" // SQL Server requires MERGE to end with a semicolon
+		q += ";" // SQL Server requires MERGE to end with a semicolon
 	}
-	return s
+	return q
 }
 
 func nonKey(cols, key []string) []string {
@@ -215,7 +258,7 @@ var (
 	}
 	sqliteDialect = &dialect{
 		name: "SQLite", driver: "sqlite", open: `"`, close: `"`,
-		placeholder: question, upsert: upsertOnConflict, maxParams: 32766, transactionalDDL: true,
+		placeholder: question, maxParams: 32766, transactionalDDL: true,
 		types: arrowTypes(map[arrow.Type]string{
 			arrow.INT64: "INTEGER", arrow.FLOAT64: "REAL", arrow.BOOL: "BOOLEAN",
 			arrow.STRING: "TEXT", arrow.LARGE_STRING: "TEXT", arrow.DATE32: "DATE",
@@ -225,7 +268,7 @@ var (
 	mssqlDialect = &dialect{
 		name: "SQL Server", driver: "sqlserver", open: "[", close: "]", defPort: 1433,
 		placeholder: func(i int) string { return "@p" + strconv.Itoa(i) },
-		upsert:      upsertMerge, maxParams: 2100, transactionalDDL: true,
+		maxParams:   2100, transactionalDDL: true,
 		types: arrowTypes(map[arrow.Type]string{
 			arrow.INT64: "BIGINT", arrow.FLOAT64: "FLOAT", arrow.BOOL: "BIT",
 			arrow.STRING: "NVARCHAR(MAX)", arrow.LARGE_STRING: "NVARCHAR(MAX)", arrow.DATE32: "DATE",
@@ -235,7 +278,7 @@ var (
 	oracleDialect = &dialect{
 		name: "Oracle", driver: "oracle", open: `"`, close: `"`, defPort: 1521,
 		placeholder: func(i int) string { return ":" + strconv.Itoa(i) },
-		upsert:      upsertMerge, maxParams: 65535,
+		maxParams:   65535,
 		types: arrowTypes(map[arrow.Type]string{
 			arrow.INT64: "NUMBER(19)", arrow.FLOAT64: "BINARY_DOUBLE", arrow.BOOL: "NUMBER(1)",
 			arrow.STRING: "NCLOB", arrow.LARGE_STRING: "NCLOB", arrow.DATE32: "DATE",

@@ -153,7 +153,7 @@ func mariadb(t *testing.T, query string) string {
 		client = "mysql"
 	}
 	cfg := mysqlClientArgs()
-	out, err := exec.Command(client, append(cfg, "--batch", "--skip-column-names", "--raw", "-e", query)...).CombinedOutput()
+	out, err := exec.Command(client, append(cfg, "--batch", "--skip-column-names", "-e", query)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s -e %q: %v\n%s", client, query, err, out)
 	}

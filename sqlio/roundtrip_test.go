@@ -37,6 +37,8 @@ type roundTripCase struct {
 	// 2006-01-02T15:04:05.000000Z; clientBool is how it writes true and false.
 	client     func() string
 	clientBool [2]string
+	// clientFloat writes a float as the client does (nil: strconv's 'g').
+	clientFloat func(float64) string
 }
 
 func roundTrip(t *testing.T, c roundTripCase) {
@@ -46,7 +48,7 @@ func roundTrip(t *testing.T, c roundTripCase) {
 		t.Fatal(err)
 	}
 	csvOrigin := func() *csvio.CSVOrigin {
-		return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = in; o.ColumnTypes = roundTripTypes }).Component().(*csvio.CSVOrigin)
+		return openstage.New("", func(o *csvio.CSVOrigin) { o.Path = openstage.Strings{in}; o.ColumnTypes = roundTripTypes }).Component().(*csvio.CSVOrigin)
 	}
 	csvDest := func(path string) *openstage.Stage {
 		return openstage.New("csv_writer", func(d *csvio.CSVDestination) { d.Path = path })
@@ -93,6 +95,9 @@ func roundTrip(t *testing.T, c roundTripCase) {
 				}
 			case float64:
 				f[i] = strconv.FormatFloat(x, 'g', -1, 64)
+				if c.clientFloat != nil {
+					f[i] = c.clientFloat(x)
+				}
 			case interface {
 				Format(string) string
 			}:

@@ -182,7 +182,7 @@ func goValue(col arrow.Array, i int) any {
 // dateText and timestampText are the texts SQLite stores dates and
 // timestamps as (its date functions read them).
 func dateText(t time.Time) string      { return t.Format("2006-01-02") }
-func timestampText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999Z07:00") }
+func timestampText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }
 
 func errRow(first int64, err error) error {
 	return fmt.Errorf("row %d: %w", first, err)

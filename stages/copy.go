@@ -2,7 +2,6 @@ package stages
 
 import (
 	"context"
-	"io"
 
 	"github.com/open-stage/openstage"
 )
@@ -41,18 +40,7 @@ func (c *Copy) Plan(_ context.Context, p *openstage.Plan) error {
 
 // Process passes every batch to every output.
 func (c *Copy) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		err = out.Send(ctx, dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			return err
-		}
-	}
+	return in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		return out.Send(ctx, dp.Batch)
+	})
 }

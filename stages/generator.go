@@ -340,34 +340,29 @@ func (c GenColumn) compileRandom(t arrow.DataType) (genValue, error) {
 	return nil, fmt.Errorf("unsupported type %s", t)
 }
 
+// intOr reads a numeric parameter as an int64 (openstage.NormalizeValue's
+// rules), def when it is not set.
 func intOr(v any, def int64) (int64, error) {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return def, nil
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case float64:
-		if x == math.Trunc(x) {
-			return int64(x), nil
-		}
 	}
-	return 0, fmt.Errorf("%v is not an integer", v)
+	x, err := openstage.NormalizeValue(openstage.Int64, v)
+	if err != nil {
+		return 0, err
+	}
+	return x.(int64), nil
 }
 
+// floatOr reads a numeric parameter as a float64, def when it is not set.
 func floatOr(v any, def float64) (float64, error) {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return def, nil
-	case int64:
-		return float64(x), nil
-	case int:
-		return float64(x), nil
-	case float64:
-		return x, nil
 	}
-	return 0, fmt.Errorf("%v is not a number", v)
+	x, err := openstage.NormalizeValue(openstage.Float64, v)
+	if err != nil {
+		return 0, err
+	}
+	return x.(float64), nil
 }
 
 func timeOr(v any, def time.Time) (time.Time, error) {

@@ -67,14 +67,7 @@ func (p *Printer) Plan(_ context.Context, pl *openstage.Plan) error {
 func (p *Printer) Sink(ctx context.Context, in *openstage.Inputs) error {
 	var shown [][]string
 	var total int64
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
 		b := openstage.View(dp.Batch)
 		for i := 0; i < b.Len() && len(shown) < p.Rows; i++ {
 			row := make([]string, p.schema.NumFields())
@@ -84,7 +77,10 @@ func (p *Printer) Sink(ctx context.Context, in *openstage.Inputs) error {
 			shown = append(shown, row)
 		}
 		total += int64(b.Len())
-		dp.Batch.Release()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	w := p.Out
 	if w == nil {

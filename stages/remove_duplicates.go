@@ -82,14 +82,14 @@ func (b *Bools) DecodeParam(v any) error {
 		for i, item := range x {
 			v, ok := item.(bool)
 			if !ok {
-				return fmt.Errorf("item %d must be true or false, got %s", i+1, sortKind(item))
+				return fmt.Errorf("item %d must be true or false, got %s", i+1, openstage.ValueKind(item))
 			}
 			out[i] = v
 		}
 		*b = out
 		return nil
 	}
-	return fmt.Errorf("must be true or false, or a list of them, got %s", sortKind(v))
+	return fmt.Errorf("must be true or false, or a list of them, got %s", openstage.ValueKind(v))
 }
 
 // ParamType implements openstage.ParamTyper.
@@ -208,17 +208,12 @@ func (r *RemoveDuplicates) Process(ctx context.Context, in *openstage.Inputs, ou
 			return err
 		}
 	}
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := srt.Add(dp.Batch); err != nil {
-			return err
-		}
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		dp.Batch.Retain() // the sorter keeps it
+		return srt.Add(dp.Batch)
+	})
+	if err != nil {
+		return err
 	}
 	return r.finishGathered(ctx, srt, out)
 }

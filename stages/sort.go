@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -81,7 +80,7 @@ func (k *SortKeys) DecodeParam(v any) error {
 		*k = out
 		return nil
 	}
-	return fmt.Errorf("must be a column name or a list of column names or {field, ascending}, got %s", sortKind(v))
+	return fmt.Errorf("must be a column name or a list of column names or {field, ascending}, got %s", openstage.ValueKind(v))
 }
 
 func sortDecodeKey(item any) (SortKey, error) {
@@ -95,13 +94,13 @@ func sortDecodeKey(item any) (SortKey, error) {
 			case "field":
 				s, ok := val.(string)
 				if !ok || s == "" {
-					return key, fmt.Errorf("field must be a column name, got %s", sortKind(val))
+					return key, fmt.Errorf("field must be a column name, got %s", openstage.ValueKind(val))
 				}
 				key.Field = s
 			case "ascending":
 				b, ok := val.(bool)
 				if !ok {
-					return key, fmt.Errorf("ascending must be true or false, got %s", sortKind(val))
+					return key, fmt.Errorf("ascending must be true or false, got %s", openstage.ValueKind(val))
 				}
 				key.Descending = !b
 			default:
@@ -113,28 +112,7 @@ func sortDecodeKey(item any) (SortKey, error) {
 		}
 		return key, nil
 	}
-	return SortKey{}, fmt.Errorf("must be a column name or {field, ascending}, got %s", sortKind(item))
-}
-
-// sortKind names the YAML kind of v for messages.
-func sortKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a bool"
-	case int, int64:
-		return "an integer"
-	case float64:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a mapping"
-	}
-	return fmt.Sprintf("%T", v)
+	return SortKey{}, fmt.Errorf("must be a column name or {field, ascending}, got %s", openstage.ValueKind(item))
 }
 
 // ParamType implements openstage.ParamTyper.
@@ -234,17 +212,12 @@ func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 	nullsFirst, _ := sortNullsFirst(s.Nulls)
 	srt := &outofcore.Sorter{Budget: s.budget, Dir: s.tempDir, Alloc: out.Allocator(), Keys: s.cols, NullsFirst: nullsFirst}
 	defer srt.Release()
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := srt.Add(dp.Batch); err != nil {
-			return err
-		}
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		dp.Batch.Retain() // the sorter keeps it
+		return srt.Add(dp.Batch)
+	})
+	if err != nil {
+		return err
 	}
 	if !srt.SpilledAny() {
 		rec, err := srt.TakeHeld()
@@ -255,7 +228,7 @@ func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 		idx := kernel.SortIndex(kernel.SortCols(rec, s.cols), int(rec.NumRows()), nullsFirst)
 		return kernel.SendPermuted(ctx, out, rec, idx)
 	}
-	err := srt.Merge(ctx, func(rec arrow.RecordBatch) error {
+	err = srt.Merge(ctx, func(rec arrow.RecordBatch) error {
 		defer rec.Release()
 		return out.Send(ctx, rec)
 	})

@@ -9,10 +9,13 @@
 package all
 
 import (
-	_ "github.com/open-stage/openstage/bigqueryio" // GCPBigQueryOrigin, GCPBigQueryDestination
-	_ "github.com/open-stage/openstage/csvio"      // CSVOrigin, CSVDestination
-	_ "github.com/open-stage/openstage/parquetio"  // ParquetOrigin, ParquetDestination
-	_ "github.com/open-stage/openstage/restio"     // APIRestOrigin, RESTDestination
-	_ "github.com/open-stage/openstage/sqlio"      // PostgresOrigin/Destination, MySQL..., SQLite..., SQLOrigin/SQLDestination
-	_ "github.com/open-stage/openstage/stages"     // the built-in stages
+	_ "github.com/open-stage/openstage/ai/anthropic" // AnthropicPromptTransformer
+	_ "github.com/open-stage/openstage/bigqueryio"   // GCPBigQueryOrigin, GCPBigQueryDestination
+	_ "github.com/open-stage/openstage/csvio"        // CSVOrigin, CSVDestination
+	_ "github.com/open-stage/openstage/excelio"      // ExcelOrigin, ExcelDestination
+	_ "github.com/open-stage/openstage/jsonio"       // JSONOrigin, JSONDestination
+	_ "github.com/open-stage/openstage/parquetio"    // ParquetOrigin, ParquetDestination
+	_ "github.com/open-stage/openstage/restio"       // APIRestOrigin, RESTDestination
+	_ "github.com/open-stage/openstage/sqlio"        // PostgresOrigin/Destination, MySQL..., SQLite..., SQLOrigin/SQLDestination
+	_ "github.com/open-stage/openstage/stages"       // the built-in stages
 )

@@ -324,11 +324,43 @@ func (s *Server) insertRows(tx *sql.Tx, name string, schema []*bq.TableFieldSche
 		}
 		return 0, 0, nil
 	}
-	stmt, err := tx.Prepare(fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", name, strings.Join(cols, ", "), strings.Join(marks, ", ")))
+	// Rows go in by statements of up to insertBatch rows: one statement
+	// per row costs more than the rest of the load.
+	const insertBatch = 200
+	prepare := func(n int) (*sql.Stmt, error) {
+		row := "(" + strings.Join(marks, ", ") + ")"
+		rows := make([]string, n)
+		for i := range rows {
+			rows[i] = row
+		}
+		return tx.Prepare(fmt.Sprintf("INSERT INTO %s (%s) VALUES %s", name, strings.Join(cols, ", "), strings.Join(rows, ", ")))
+	}
+	full, err := prepare(insertBatch)
 	if err != nil {
 		return 0, 0, &apiError{500, "internalError", "bqtest: " + err.Error()}
 	}
-	defer stmt.Close()
+	defer full.Close()
+	pending := make([]any, 0, insertBatch*len(schema))
+	flush := func() *apiError {
+		n := len(pending) / len(schema)
+		if n == 0 {
+			return nil
+		}
+		stmt := full
+		if n < insertBatch {
+			st, err := prepare(n)
+			if err != nil {
+				return &apiError{500, "internalError", "bqtest: " + err.Error()}
+			}
+			defer st.Close()
+			stmt = st
+		}
+		if _, err := stmt.Exec(pending...); err != nil {
+			return &apiError{500, "internalError", "bqtest: inserting: " + err.Error()}
+		}
+		pending = pending[:0]
+		return nil
+	}
 	var rows, size int64
 	vals := make([]any, len(schema))
 	pos := 0
@@ -376,11 +408,17 @@ func (s *Server) insertRows(tx *sql.Tx, name string, schema []*bq.TableFieldSche
 			}
 			vals[i] = sv
 		}
-		if _, err := stmt.Exec(vals...); err != nil {
-			return rows, size, &apiError{500, "internalError", "bqtest: inserting: " + err.Error()}
+		pending = append(pending, vals...)
+		if len(pending) == cap(pending) {
+			if err := flush(); err != nil {
+				return rows, size, err
+			}
 		}
 		rows++
 		size += int64(len(line))
+	}
+	if err := flush(); err != nil {
+		return rows, size, err
 	}
 	return rows, size, nil
 }

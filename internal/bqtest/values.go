@@ -262,12 +262,21 @@ func textFromString(f *bq.TableFieldSchema, s string) (string, error) {
 		}
 		return base64.StdEncoding.EncodeToString(b), nil
 	case "DATE":
+		if t, err := time.Parse(dateLayout, s); err == nil {
+			return t.Format(dateLayout), nil
+		}
 		t, err := time.Parse("2006-1-2", strings.TrimSpace(s))
 		if err != nil {
 			return "", convErr("Invalid date string \"%s\" Field: %s; Value: %s", s, f.Name, s)
 		}
 		return t.Format(dateLayout), nil
 	case "DATETIME":
+		// The common spellings first, without the regular expressions.
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.Truncate(time.Microsecond).Format(tsLayout), nil
+			}
+		}
 		t, ok := parseCivil(datetimeRe, strings.TrimSpace(s))
 		if !ok {
 			return "", convErr("Invalid datetime string \"%s\" Field: %s; Value: %s", s, f.Name, s)
@@ -284,6 +293,9 @@ func textFromString(f *bq.TableFieldSchema, s string) (string, error) {
 		}
 		return t.Format(timeLayout), nil
 	case "TIMESTAMP":
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1 && t.Year() <= 9999 {
+			return t.UTC().Truncate(time.Microsecond).Format(tsLayout), nil
+		}
 		t, ok := parseTimestamp(strings.TrimSpace(s))
 		if !ok {
 			return "", convErr("Couldn't convert value to timestamp: Could not parse '%s' as a timestamp. Required format is YYYY-MM-DD HH:MM[:SS[.SSSSSS]] or YYYY/MM/DD HH:MM[:SS[.SSSSSS]] Field: %s; Value: %s", s, f.Name, s)

@@ -3,22 +3,16 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/open-stage/openstage"
 	_ "github.com/open-stage/openstage/components/all" // registers every component type
-	"github.com/open-stage/openstage/jobfile"
 )
 
 // Exit codes.
@@ -31,12 +25,18 @@ const (
 const usage = `openstage runs Open-Stage ETL job files.
 
 Usage:
-  openstage run JOB.yaml [--param name=value ...] [--quiet] [--verbose] [--workers N]
-                         [--memory-limit SIZE] [--temp-dir DIR]
-  openstage validate JOB.yaml [--param name=value ...]
+  openstage run JOB.yaml [job parameters] [--quiet] [--verbose] [--workers N]
+                         [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
+                         [--report run.json] [--log-format text|json] [--log-level LEVEL]
+                         [--metrics-addr HOST:PORT] [--metrics-push URL]
+                         [--rows N] [--max-rejects N] [--overwrite]
+  openstage validate JOB.yaml [job parameters] [--schema [--format text|json]] [--verbose]
+  openstage schema JOB.yaml [job parameters] [--format text|json]
+  openstage graph JOB.yaml [job parameters] [--format mermaid|dot|svg|html] [--report run.json]
   openstage stages [TYPE] [--markdown]
-  openstage graph JOB.yaml [--format mermaid|dot]
   openstage version
+
+Job parameters: --param name=value (repeatable), --param-file FILE.yaml, --param-set NAME.
 
 Exit status: 0 success, 1 the job failed while running, 2 invalid job file or command line.
 `
@@ -62,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return stagesCmd(rest, stdout, stderr)
 	case "graph":
 		return graphCmd(rest, stdout, stderr)
+	case "schema":
+		return schemaCmd(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "openstage", version())
 		return ExitOK
@@ -114,80 +116,45 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
-	name := "run"
-	if validateOnly {
-		name = "validate"
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	ps := params{}
-	fs.Var(ps, "param", "job parameter name=value (repeatable)")
-	fs.Var(ps, "p", "short for --param")
-	quiet := fs.Bool("quiet", false, "do not print the run summary")
-	verbose := fs.Bool("verbose", false, "log each stage's start and end on stderr")
-	workers := fs.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
-	memLimit := fs.String("memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
-	tempDir := fs.String("temp-dir", "", "folder for spill files (default: the system's temporary folder)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
-		return ExitInvalid
-	}
-	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
-		return ExitInvalid
-	}
-	f, err := jobfile.Load(pos[0], jobfile.Options{Params: ps})
-	if err != nil {
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
-		return ExitInvalid
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	job := f.Job
-	job.Workers = *workers
-	job.TempDir = *tempDir
-	if *verbose {
-		job.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	if *memLimit != "" {
-		n, err := ParseSize(*memLimit)
-		if err != nil {
-			fmt.Fprintf(stderr, "openstage %s: --memory-limit: %v\n", name, err)
-			return ExitInvalid
+// sortProblems merges the problems of validation errors, sorted by file
+// and line (problems without a line first), each once.
+func sortProblems(errs ...error) error {
+	var probs []openstage.Problem
+	var other []error
+	for _, err := range errs {
+		var ve *openstage.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &ve):
+			probs = append(probs, ve.Problems...)
+		default:
+			other = append(other, err)
 		}
-		job.MemoryLimit = n
 	}
-	if validateOnly {
-		if err := job.Validate(ctx); err != nil {
-			fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
-			return ExitInvalid
+	if len(other) > 0 || len(probs) == 0 {
+		return errors.Join(append(other, func() []error {
+			if len(probs) > 0 {
+				return []error{&openstage.ValidationError{Problems: probs}}
+			}
+			return nil
+		}()...)...)
+	}
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := probs[i].Pos, probs[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
 		}
-		fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", pos[0], f.Name, len(job.Stages()), len(job.Pipes()))
-		for _, pr := range job.Projections() {
-			fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
+		return a.Line < b.Line
+	})
+	seen := map[string]bool{}
+	out := probs[:0]
+	for _, p := range probs {
+		if s := p.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, p)
 		}
-		for _, fo := range job.Folds() {
-			fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
-		}
-		return ExitOK
 	}
-	err = job.Run(ctx)
-	if s := job.Summary(); s != nil && !*quiet {
-		s.WriteTable(stderr)
-	}
-	switch {
-	case err == nil:
-		return ExitOK
-	case openstage.IsValidation(err):
-		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", err)
-		return ExitInvalid
-	case errors.Is(err, openstage.ErrCancelled):
-		fmt.Fprintf(stderr, "openstage: job '%s' cancelled; no output was committed\n", f.Name)
-		return ExitFailed
-	}
-	fmt.Fprintf(stderr, "openstage: job '%s' failed: %v\n", f.Name, err)
-	return ExitFailed
+	return &openstage.ValidationError{Problems: out}
 }
 
 func stagesCmd(args []string, stdout, stderr io.Writer) int {

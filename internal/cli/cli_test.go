@@ -118,7 +118,7 @@ func TestVerboseLogsStages(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{`msg="stage started" stage=reader type=CSVOrigin`, `msg="stage finished" stage=adults rows_in=5`} {
+	for _, want := range []string{`msg="stage started" job=adults stage=reader type=CSVOrigin`, `msg="stage finished" job=adults stage=adults type=Filter rows_in=5 rows_out=3`} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("log lacks %q:\n%s", want, r.stderr)
 		}
@@ -376,7 +376,7 @@ pipes:
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "msg=projection stage=reader reads=name of=2") {
+	if !strings.Contains(r.stderr, "msg=projection job=projection stage=reader type=CSVOrigin reads=name of=2") {
 		t.Errorf("no projection logged:\n%s", r.stderr)
 	}
 	got, _ := os.ReadFile(filepath.Join(out, "out.csv"))

@@ -24,7 +24,7 @@ func main() {
 	flag.Parse()
 
 	orders := openstage.New("orders_reader", func(o *csvio.CSVOrigin) {
-		o.Path = filepath.Join(*data, "orders_dirty.csv")
+		o.Path = openstage.Strings{filepath.Join(*data, "orders_dirty.csv")}
 		o.ColumnTypes = map[string]string{"order_id": "int64", "user_id": "int64", "total_amount": "float64", "order_date": "date", "country": "string"}
 		o.Reject = "bad_rows"
 	})
