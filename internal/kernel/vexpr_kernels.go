@@ -438,9 +438,13 @@ func (st *VState) pick(out, src *vec, rows []int32) {
 				out.b[i] = src.b[i]
 			}
 		case vStr:
+			buf, lo, hi := out.bdata, out.lo, out.hi
 			for _, i := range rows {
-				out.setStr(i, src.str(i))
+				lo[i] = int32(len(buf))
+				buf = append(buf, src.data[src.lo[i]:src.hi[i]]...)
+				hi[i] = int32(len(buf))
 			}
+			out.bdata, out.data = buf, buf
 		case vTime:
 			for _, i := range rows {
 				out.i[i], out.ns[i] = src.i[i], src.ns[i]
@@ -474,7 +478,21 @@ func (k *condNode) outKind() vkind { return k.kind }
 func (k *condNode) eval(st *VState, sel []int32) *vec {
 	c := k.cond.eval(st, sel)
 	out := st.newVec(k.kind)
+	if out.kind == vStr && cap(out.bdata) < len(sel)*4 {
+		out.bdata = make([]byte, 0, len(sel)*4)
+	}
 	yes, no := st.sel(), st.sel()
+	if c.null == nil && c.fail == nil {
+		cb := c.b
+		for _, i := range sel {
+			if cb[i] {
+				yes = append(yes, i)
+			} else {
+				no = append(no, i)
+			}
+		}
+		sel = sel[:0] // nothing left to sort out below
+	}
 	for _, i := range sel {
 		switch {
 		case c.isNull(i) || c.failed(i):
