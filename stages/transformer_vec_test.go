@@ -18,7 +18,7 @@ import (
 // deriveBatch (the column kernels) and deriveRows (the row evaluator) on
 // random batches: chains of derived columns, a replaced input column,
 // declared types that do not always fit, nulls and failing rows, with and
-// without a reject pipe. Outputs, reject rows and messages, and the error
+// without a reject pipe, in batches of one chunk and of several. Outputs, reject rows and messages, and the error
 // that fails the job must be identical.
 func TestTransformerKernelsMatchRowPath(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{
@@ -45,7 +45,11 @@ func TestTransformerKernelsMatchRowPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 8))
 	for _, reject := range []string{"bad", ""} {
 		for batch := range 6 {
-			rec := trRandomBatch(alloc, r, schema, 300)
+			n := 300
+			if batch == 2 {
+				n = 17000 // three chunks of the kernels
+			}
+			rec := trRandomBatch(alloc, r, schema, n)
 			run := func(vector bool) (good, bad arrow.RecordBatch, err error) {
 				tr := &Transformer{Derive: derive, Reject: reject, in: schema}
 				out, err := tr.planDerive(schema)
