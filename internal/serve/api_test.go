@@ -125,9 +125,9 @@ func TestAPIRun(t *testing.T) {
 	// kind, a job that is not there, an unknown run, cancelling an ended one.
 	var e struct{ Error string }
 	for body, want := range map[string]string{
-		`{"job": `:                                        "cannot read the request",
-		`{}`:                                              `"job" is missing`,
-		`{"job": "slow.yaml", "parmas": {}}`:              "unknown field",
+		`{"job": `:                           "cannot read the request",
+		`{}`:                                 `"job" is missing`,
+		`{"job": "slow.yaml", "parmas": {}}`: "unknown field",
 		`{"job": "slow.yaml", "params": {"out_dir": []}}`: "give a string, number or boolean",
 	} {
 		code, b, _ := s.do(t, "POST", "/api/runs", strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
