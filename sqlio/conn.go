@@ -143,7 +143,7 @@ func connectError(ctx context.Context, where string, timeout time.Duration, err 
 		return ctx.Err()
 	case authFailed:
 		return fmt.Errorf("connecting to %s: the server refused the login: %w; check the credentials, user and password (the password is not shown)", where, err)
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "i/o timeout"):
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "deadline exceeded"):
 		return fmt.Errorf("could not connect to %s within connect_timeout %s: %w; check host and port and that the server is running and reachable, or raise connect_timeout", where, timeout, err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("could not connect to %s within connect_timeout %s: %w", where, timeout, err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -53,6 +54,8 @@ type Transformer struct {
 	derived []trDerived
 	in, out *arrow.Schema
 	rowRefs []string
+	rowOnly bool       // a derivation reads $env: evaluate row by row
+	states  *sync.Pool // of *kernel.VState for the derivations
 	outPipe string
 	alloc   memory.Allocator
 }

@@ -1,91 +1,52 @@
 package cli_test
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// writeOptimizerJob writes a CSV of random orders (ties, empty fields,
-// non-ASCII text) and the job a user writes for "the latest order of each
-// user, newest first": CSVOrigin → Sort → RemoveDuplicates → CSVDestination.
-func writeOptimizerJob(t *testing.T) (job, out string) {
-	t.Helper()
-	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(5, 5))
-	var b strings.Builder
-	b.WriteString("order_id,user_id,city,order_date,amount\n")
-	cities := []string{"Zürich", "Málaga", "東京", "", "Oslo", "\"São Paulo, BR\""}
-	for i := range 3000 {
-		amount := fmt.Sprintf("%d.%02d", r.IntN(2000), r.IntN(100))
-		if r.IntN(9) == 0 {
-			amount = ""
-		}
-		fmt.Fprintf(&b, "%d,%d,%s,2024-0%d-1%d,%s\n", i+1, r.IntN(200), cities[r.IntN(len(cities))], 1+r.IntN(9), r.IntN(10), amount)
-	}
-	writeFile(t, filepath.Join(dir, "orders.csv"), b.String())
-	job = writeFile(t, filepath.Join(dir, "latest.yaml"), `name: latest_per_user
-params: {out: out.csv}
+// TestValidateVerboseExplainsExpressions: validate --verbose says which
+// expressions run on column kernels and which nodes fall back to row by
+// row evaluation; without --verbose it says nothing about them.
+func TestValidateVerboseExplainsExpressions(t *testing.T) {
+	people, _ := filepath.Abs(filepath.Join("testdata", "data", "people.csv"))
+	job := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(job, []byte(`name: explain
+params: {out_dir: out}
 stages:
-  - {name: orders, type: CSVOrigin, path: orders.csv}
-  - name: by_date
-    type: Sort
-    keys: [{field: order_date, ascending: false}, city, amount]
-  - {name: latest, type: RemoveDuplicates, key: user_id}
-  - {name: writer, type: CSVDestination, path: "${out}"}
+  - {name: reader, type: CSVOrigin, path: "`+people+`"}
+  - name: grown
+    type: Filter
+    expr: 'age >= 18 && name != "x"'
+  - name: derive
+    type: Transformer
+    derive:
+      - next_age: 'age + 1'
+      - shout: 'repeat(upper(name), 2)'
+  - {name: writer, type: CSVDestination, path: "${out_dir}/out.csv"}
 pipes:
-  - {name: p1, from: orders, to: by_date}
-  - {name: p2, from: by_date, to: latest}
-  - {name: p3, from: latest, to: writer}
-`)
-	return job, dir
-}
-
-func TestValidateExplainAndNoOptimize(t *testing.T) {
-	job, dir := writeOptimizerJob(t)
-	r := run(t, "validate", job, "--explain")
+  - {name: rows, from: reader, to: grown}
+  - {name: kept, from: grown, to: derive}
+  - {name: derived, from: derive, to: writer}
+`), 0o644)
+	out := t.TempDir()
+	r := run(t, "validate", job, "--param", "out_dir="+out, "--verbose")
 	if r.code != 0 {
-		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"plan: 1 rewrite (--no-optimize runs it as written)",
-		"sort absorbed: Sort 'by_date' passes its rows on unsorted; RemoveDuplicates 'latest' keeps the first row of each user_id by (order_date desc, city, amount) in one streaming pass",
+		`  grown: expr "age >= 18 && name != \"x\"": vectorised` + "\n",
+		`  derive: derive 'next_age' (age + 1): vectorised` + "\n",
+		`  derive: derive 'shout' (repeat(upper(name), 2)): vectorised, except "repeat(upper(name), 2)" evaluated row by row` + "\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
-			t.Errorf("validate --explain does not say %q:\n%s", want, r.stdout)
+			t.Errorf("validate --verbose does not say\n%s\nit says:\n%s", want, r.stdout)
 		}
 	}
-	r = run(t, "validate", job, "--explain", "--no-optimize")
-	if r.code != 0 || !strings.Contains(r.stdout, "plan: as written (--no-optimize)") || strings.Contains(r.stdout, "sort absorbed") {
-		t.Errorf("validate --explain --no-optimize: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-
-	// The rewritten plan writes the same bytes as the plan as written.
-	var outs []string
-	for _, flags := range [][]string{{"--no-optimize"}, {"--verbose"}} {
-		out := filepath.Join(dir, fmt.Sprintf("out%d.csv", len(outs)))
-		args := append([]string{"run", job, "--param", "out=" + out}, flags...)
-		r := run(t, args...)
-		if r.code != 0 {
-			t.Fatalf("%v: exit %d\n%s", flags, r.code, r.stderr)
-		}
-		logged := strings.Contains(r.stderr, "msg=rewrite") && strings.Contains(r.stderr, "rule=\"sort absorbed\"")
-		if flags[0] == "--verbose" && !logged {
-			t.Errorf("--verbose does not log the rewrite:\n%s", r.stderr)
-		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs = append(outs, string(data))
-	}
-	if outs[0] != outs[1] {
-		t.Fatalf("the optimized run wrote other bytes than the run as written")
-	}
-	if n := strings.Count(outs[0], "\n"); n < 150 {
-		t.Fatalf("only %d lines written:\n%s", n, outs[0])
+	r = run(t, "validate", job, "--param", "out_dir="+out)
+	if r.code != 0 || strings.Contains(r.stdout, "vectorised") {
+		t.Errorf("validate without --verbose: exit %d\n%s", r.code, r.stdout)
 	}
 }
