@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // The plan optimizer. After the job has been planned as written, and before
@@ -93,6 +95,70 @@ type Limiter interface {
 	RowLimit() (int64, bool)
 }
 
+// ConditionPasser is an optional interface of a Node between an origin and
+// a Filter (a Conditioner): PassesCondition reports whether dropping, from
+// its input pipe in, the rows whose column col fails a condition drops
+// exactly the rows of its output that fail the same condition on their
+// column col, and no other: the column goes through unchanged (not renamed,
+// not recomputed) and a row's fate does not depend on other rows. Sort and
+// a field Filter pass any column, RemoveDuplicates and Aggregator their key
+// columns, a Joiner the columns of a side whose rows it keeps (the left of a
+// left join, both of an inner join) and its merged keys. The engine then
+// lets the origin apply the Filter's condition while reading (a database
+// origin in its query; FilterFolder), though the Filter is further down.
+type ConditionPasser interface {
+	PassesCondition(in, col string) bool
+}
+
+// foldTarget finds the Conditioner whose condition origin s may apply: the
+// first one down the chain of single-input, single-output stages from s's
+// output, every stage before it passing the condition's column. It returns
+// that stage, its condition and the stages in between.
+func (j *Job) foldTarget(s *Stage) (*Stage, Condition, []string, bool) {
+	var path []*Stage
+	pipe := s.outputs[0]
+	for range len(j.plans) {
+		t := pipe.to
+		if t == nil || j.plans[t] == nil {
+			break
+		}
+		if cn, ok := t.comp.(Conditioner); ok && len(t.inputs) == 1 {
+			if c, ok := cn.FoldCondition(); ok && j.passes(s, path, t, c.Column) {
+				names := make([]string, len(path))
+				for i, p := range path {
+					names[i] = p.name
+				}
+				return t, c, names, true
+			}
+		}
+		// Walk on; each stage on the way is checked against the column of
+		// the condition found further down.
+		if _, ok := t.comp.(ConditionPasser); !ok || len(t.inputs) > 2 || len(t.outputs) != 1 || j.plans[t].rejects[t.outputs[0].name] {
+			break
+		}
+		path = append(path, t)
+		pipe = t.outputs[0]
+	}
+	return nil, Condition{}, nil, false
+}
+
+// passes reports whether every stage of path, from origin s to the
+// Conditioner t, passes column col, and the origin's column has the type
+// t sees.
+func (j *Job) passes(s *Stage, path []*Stage, t *Stage, col string) bool {
+	in := s.outputs[0]
+	for _, st := range path {
+		if !st.comp.(ConditionPasser).PassesCondition(in.name, col) {
+			return false
+		}
+		in = st.outputs[0]
+	}
+	src := j.plans[s].schemas[s.outputs[0].name]
+	dst := j.plans[t].inputs[0].Schema
+	a, b := src.FieldIndices(col), dst.FieldIndices(col)
+	return len(a) == 1 && len(b) == 1 && arrow.TypeEqual(src.Field(a[0]).Type, dst.Field(b[0]).Type)
+}
+
 // A Rewrite is one change the optimizer made to the plan of a job.
 type Rewrite struct {
 	Rule   string   // what kind of rewrite: "sort absorbed", "limit", "projection", "filter at source"
@@ -113,8 +179,12 @@ func (j *Job) Rewrites() []Rewrite {
 			Detail: fmt.Sprintf("%s reads %d of %d columns: %s (no stage uses the others)", p.Stage, len(p.Columns), p.Of, strings.Join(p.Columns, ", "))})
 	}
 	for _, f := range j.folds {
-		out = append(out, Rewrite{Rule: "filter at source", Stages: []string{f.Origin, f.Filter},
-			Detail: fmt.Sprintf("%s applies the filter of %s (%s) at the source: %s", f.Origin, f.Filter, f.Condition, f.How)})
+		through := ""
+		if len(f.Through) > 0 {
+			through = " (through " + strings.Join(f.Through, ", ") + ")"
+		}
+		out = append(out, Rewrite{Rule: "filter at source", Stages: append(append([]string{f.Origin}, f.Through...), f.Filter),
+			Detail: fmt.Sprintf("%s applies the filter of %s (%s)%s at the source: %s", f.Origin, f.Filter, f.Condition, through, f.How)})
 	}
 	return out
 }

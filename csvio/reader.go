@@ -19,7 +19,8 @@ type Reader struct {
 	file   *arrow.Schema // every column of the file
 	schema *arrow.Schema // the columns of the batches (ReadOptions.Select)
 	kinds  []colKind
-	forms  []form // of every column of the file
+	forms  []form      // of every column of the file
+	where  *whereTest // ReadOptions.Where
 	src    io.Reader
 
 	parent context.Context
@@ -66,6 +67,9 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 	if rd.err == nil {
 		rd.forms = schemaForms(schema, rd.kinds)
 		rd.kinds, rd.schema, rd.err = project(schema, rd.kinds, opts.Select)
+	}
+	if rd.err == nil && opts.Where != nil {
+		rd.where, rd.err = compileWhere(opts.Where, schema, rd.kinds)
 	}
 	return rd
 }
@@ -185,6 +189,7 @@ func (r *Reader) Close() error {
 func (r *Reader) work() {
 	defer r.wg.Done()
 	p := newParser(r.cfg, r.file, r.schema, r.kinds, r.forms)
+	p.where = r.where
 	for ch := range r.jobs {
 		if r.ctx.Err() != nil {
 			r.putBuf(ch.buf)

@@ -124,3 +124,98 @@ func sortableIn(s *arrow.Schema, keys []openstage.OrderKey) bool {
 	}
 	return true
 }
+
+var (
+	_ openstage.ConditionPasser = (*Sort)(nil)
+	_ openstage.ConditionPasser = (*Filter)(nil)
+	_ openstage.ConditionPasser = (*Copy)(nil)
+	_ openstage.ConditionPasser = (*DeleteColumns)(nil)
+	_ openstage.ConditionPasser = (*RemoveDuplicates)(nil)
+	_ openstage.ConditionPasser = (*Aggregator)(nil)
+	_ openstage.ConditionPasser = (*Joiner)(nil)
+)
+
+// PassesCondition implements openstage.ConditionPasser: a Sort reorders
+// rows, whatever their values.
+func (s *Sort) PassesCondition(_, _ string) bool { return true }
+
+// PassesCondition implements openstage.ConditionPasser: rows the Filter
+// keeps go on unchanged. Only the field form: an expression may fail on a
+// row, which must then still fail the job.
+func (f *Filter) PassesCondition(_, _ string) bool { return f.prog == nil && f.pred != nil }
+
+// PassesCondition implements openstage.ConditionPasser (a Copy with one
+// output: the engine does not walk through a Copy that feeds others).
+func (c *Copy) PassesCondition(_, _ string) bool { return true }
+
+// PassesCondition implements openstage.ConditionPasser.
+func (d *DeleteColumns) PassesCondition(_, _ string) bool { return true }
+
+// PassesCondition implements openstage.ConditionPasser: every row of a key
+// has the key's value, so a condition on a key column drops whole keys,
+// whichever row of them would be kept.
+func (r *RemoveDuplicates) PassesCondition(_, col string) bool {
+	for _, k := range r.Key {
+		if k == col {
+			return true
+		}
+	}
+	return false
+}
+
+// PassesCondition implements openstage.ConditionPasser: a condition on a
+// key column drops whole groups (SQL's HAVING on a grouping column is its
+// WHERE).
+func (a *Aggregator) PassesCondition(_, col string) bool {
+	for _, k := range a.keyNames() {
+		if k == col {
+			return true
+		}
+	}
+	return false
+}
+
+// PassesCondition implements openstage.ConditionPasser: an output column
+// that is a column of input in, not renamed, when the join keeps every row
+// of that side (each output row carries the value of the one row it comes
+// from, so dropping that row drops exactly its output rows); or a merged
+// key (equal on both sides of a match, and the side that has the row gives
+// it otherwise).
+func (j *Joiner) PassesCondition(in, col string) bool {
+	pl := &j.plan
+	if pl.Schema == nil {
+		return false
+	}
+	idx := pl.Schema.FieldIndices(col)
+	if len(idx) != 1 {
+		return false
+	}
+	c := pl.Out[idx[0]]
+	if c.Key >= 0 {
+		return in == pl.LeftPipe || in == pl.RightPipe
+	}
+	left := in == pl.LeftPipe
+	if !left && in != pl.RightPipe || c.Left != left {
+		return false
+	}
+	src := pl.RSchema
+	if left {
+		src = pl.LSchema
+	}
+	if src.Field(c.Col).Name != col {
+		return false
+	}
+	// Inner: both sides' rows are dropped when unmatched anyway; left
+	// keeps every left row (and drops unmatched right ones), right the
+	// reverse. An outer join keeps the other side's unmatched rows with a
+	// null here, which a condition other than is null drops.
+	return left && !pl.KeepRight || !left && !pl.KeepLeft
+}
+
+// keyNames returns the grouping columns (key or keys).
+func (a *Aggregator) keyNames() []string {
+	if len(a.Keys) > 0 {
+		return a.Keys
+	}
+	return a.Key
+}
