@@ -19,7 +19,7 @@ type Reader struct {
 	file   *arrow.Schema // every column of the file
 	schema *arrow.Schema // the columns of the batches (ReadOptions.Select)
 	kinds  []colKind
-	forms  []form      // of every column of the file
+	forms  []form     // of every column of the file
 	where  *whereTest // ReadOptions.Where
 	src    io.Reader
 
