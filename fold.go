@@ -108,7 +108,7 @@ func (j *Job) foldFilters(order []*Stage) {
 		}
 		j.folds = append(j.folds, Fold{Origin: s.name, Filter: next.name, Condition: c, How: how, Through: through})
 		if j.Logger != nil {
-			j.Logger.Info("filter folded", "stage", s.name, "filter", next.name, "condition", c.String(), "how", how)
+			j.Logger.Info("filter folded", "job", j.Name, "stage", s.name, "filter", next.name, "condition", c.String(), "how", how)
 		}
 	}
 }

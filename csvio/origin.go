@@ -350,6 +350,10 @@ func (o *CSVOrigin) pumpFile(ctx context.Context, out *openstage.Outputs, path s
 	opts.Where = o.fold
 	r := NewReaderContext(ctx, countingReader{f, &o.read}, o.schema, opts)
 	defer r.Close()
+	if o.fold != nil {
+		// How many rows the Filter folded here did not need to see.
+		defer func() { out.Count("rows_filtered", r.Dropped()) }()
+	}
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {

@@ -25,6 +25,7 @@ type chunkResult struct {
 	batch   arrow.RecordBatch // nil when there are no rows and no rejects
 	rejects []Reject
 	err     error // reported after batch
+	dropped int   // rows left out by ReadOptions.Where
 }
 
 // parser turns chunks into record batches. One per worker.
@@ -123,6 +124,7 @@ rowLoop:
 				line += int64(bytes.Count(buf[pos:end], nlBytes))
 				pos, k = end, kk
 				rows += p.blockKept
+				res.dropped += r - p.blockKept
 				capRows = cols[0].capN
 				continue
 			}
@@ -150,6 +152,7 @@ rowLoop:
 			line += int64(nl)
 			if p.where != nil && !p.where.keep(&cols[p.where.col], rows) {
 				p.rollback(ncols, rows)
+				res.dropped++
 				continue
 			}
 			rows++
@@ -314,6 +317,7 @@ rowLoop:
 				}
 				if fails {
 					p.rollback(ci, rows)
+					res.dropped++
 					continue rowLoop
 				}
 			}
@@ -327,6 +331,7 @@ rowLoop:
 		}
 		if p.where != nil && !p.where.keep(&cols[p.where.col], rows) {
 			p.rollback(ncols, rows)
+			res.dropped++
 			continue
 		}
 		rows++

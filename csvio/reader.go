@@ -37,6 +37,7 @@ type Reader struct {
 	cur     *chunk // chunk whose result Next is waiting for
 	rejects []Reject
 	closed  bool
+	dropped int64 // rows left out by ReadOptions.Where
 }
 
 // NewReader reads r from its start (including the header when opts.Header)
@@ -77,6 +78,9 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 // Schema returns the schema of the batches: the schema given to
 // NewReaderContext, or the selected part of it (ReadOptions.Select).
 func (r *Reader) Schema() *arrow.Schema { return r.schema }
+
+// Dropped returns how many rows ReadOptions.Where has left out so far.
+func (r *Reader) Dropped() int64 { return r.dropped }
 
 // Rejects returns the rows left out of the batch last returned by Next
 // (CollectRejects only), in input order.
@@ -130,6 +134,7 @@ func (r *Reader) Next() (arrow.RecordBatch, error) {
 			return nil, r.ctxErr()
 		}
 		r.cur = nil
+		r.dropped += int64(res.dropped)
 		if res.err != nil {
 			r.err = res.err
 			r.cancel() // stop reading ahead

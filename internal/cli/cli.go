@@ -29,14 +29,9 @@ Usage:
                          [--memory-limit SIZE] [--temp-dir DIR] [--dry-run]
                          [--report run.json] [--log-format text|json] [--log-level LEVEL]
                          [--metrics-addr HOST:PORT] [--metrics-push URL]
-<<<<<<< HEAD
                          [--rows N] [--max-rejects N] [--overwrite] [--no-optimize]
-  openstage validate JOB.yaml [job parameters] [--schema [--format text|json]] [--explain]
-                              [--no-optimize]
-=======
-                         [--rows N] [--max-rejects N] [--overwrite]
   openstage validate JOB.yaml [job parameters] [--schema [--format text|json]] [--verbose]
->>>>>>> main
+                              [--explain] [--no-optimize]
   openstage schema JOB.yaml [job parameters] [--format text|json]
   openstage graph JOB.yaml [job parameters] [--format mermaid|dot|svg|html] [--report run.json]
   openstage stages [TYPE] [--markdown]

@@ -89,3 +89,22 @@ func TestValidateExplainAndNoOptimize(t *testing.T) {
 		t.Fatalf("only %d lines written:\n%s", n, outs[0])
 	}
 }
+
+// TestOptimizedSummary: with the Filter applied while reading, the run
+// summary shows the reader sending only the rows the Filter keeps, and
+// counts the others as rows_filtered; the output is the same.
+func TestOptimizedSummary(t *testing.T) {
+	out := t.TempDir()
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !regexpLine(r.stderr, `reader\s+CSVOrigin\s+0\s+3\s+0\s+.*rows_filtered=2`) || !regexpLine(r.stderr, `adults\s+Filter\s+3\s+3\s+0`) {
+		t.Errorf("summary:\n%s", r.stderr)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "adults.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "adults.csv", string(got))
+}

@@ -212,17 +212,32 @@ func stringArray(alloc memory.Allocator, v *vec, valid []bool) arrow.Array {
 		bits = validBuf.Bytes()
 		clear(bits)
 	}
-	pos := int32(0)
-	for i, ok := range valid {
-		offs[i] = pos
-		if ok {
-			pos += int32(copy(data[pos:], v.data[v.lo[i]:v.hi[i]]))
-			if bits != nil {
-				bitutil.SetBit(bits, i)
+	// Rows laid out one after the other in v's data (what the string
+	// kernels write) are copied at once.
+	contiguous := nulls == 0 && n > 0
+	for i := 1; contiguous && i < n; i++ {
+		contiguous = v.lo[i] == v.hi[i-1]
+	}
+	if contiguous {
+		base := v.lo[0]
+		copy(data, v.data[base:v.hi[n-1]])
+		for i := range n {
+			offs[i] = v.lo[i] - base
+		}
+		offs[n] = v.hi[n-1] - base
+	} else {
+		pos := int32(0)
+		for i, ok := range valid {
+			offs[i] = pos
+			if ok {
+				pos += int32(copy(data[pos:], v.data[v.lo[i]:v.hi[i]]))
+				if bits != nil {
+					bitutil.SetBit(bits, i)
+				}
 			}
 		}
+		offs[n] = pos
 	}
-	offs[n] = pos
 	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{validBuf, offBuf, dataBuf}, nil, nulls, 0)
 	defer d.Release()
 	offBuf.Release()
