@@ -207,9 +207,7 @@ func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
 		return f.selectRows(rec, sel)
 	}
 	st := f.states.Get().(*kernel.VState)
-	st.Reset(rec)
-	keep, bad, ok := f.vprog.Select(st, sel[:0])
-	st.Release()
+	keep, bad, ok := f.vprog.SelectBatch(st, rec, sel[:0])
 	f.states.Put(st)
 	if !ok || bad >= 0 {
 		return f.selectRows(rec, sel)

@@ -247,3 +247,111 @@ func stringArray(alloc memory.Allocator, v *vec, valid []bool) arrow.Array {
 	}
 	return array.NewStringData(d)
 }
+
+// vChunk is the number of rows the kernels evaluate at a time: a batch is
+// cut into chunks of this size, so that the kernels' intermediate vectors
+// stay small (in cache, and a few MB per worker). Tests make it smaller.
+var vChunk = 8192
+
+// chunks calls fn on each chunk of rec (rec itself when it is one chunk)
+// with the number of its first row; fn's false stops.
+func chunks(rec arrow.RecordBatch, fn func(c arrow.RecordBatch, lo int) bool) {
+	n := int(rec.NumRows())
+	if n <= vChunk {
+		fn(rec, 0)
+		return
+	}
+	for lo := 0; lo < n; lo += vChunk {
+		c := rec.NewSlice(int64(lo), int64(min(lo+vChunk, n)))
+		more := fn(c, lo)
+		c.Release()
+		if !more {
+			return
+		}
+	}
+}
+
+// SelectBatch is Select over every row of rec, chunk by chunk; the rows
+// kept and bad are numbered over rec.
+func (p *VProgram) SelectBatch(st *VState, rec arrow.RecordBatch, keep []int32) (_ []int32, bad int, ok bool) {
+	bad, ok = -1, true
+	chunks(rec, func(c arrow.RecordBatch, lo int) bool {
+		st.Reset(c)
+		k0 := len(keep)
+		var b int
+		keep, b, ok = p.Select(st, keep)
+		st.Release()
+		for j := k0; j < len(keep); j++ {
+			keep[j] += int32(lo)
+		}
+		if b >= 0 {
+			bad = lo + b
+		}
+		return ok && b < 0
+	})
+	return keep, bad, ok
+}
+
+// DeriveBatch evaluates progs in order on every row of rec, chunk by chunk:
+// the value of progs[k] becomes a column of type dts[k], which the later
+// programs see as slot slots[k] (VEnv.Define). bad marks the rows where the
+// row evaluator would fail (nil: none). ok is false when the batch must be
+// evaluated row by row instead.
+func DeriveBatch(st *VState, rec arrow.RecordBatch, alloc memory.Allocator, progs []*VProgram, dts []arrow.DataType, slots []int) (cols []arrow.Array, bad []bool, ok bool) {
+	n := int(rec.NumRows())
+	parts := make([][]arrow.Array, len(progs))
+	release := func() {
+		for _, ps := range parts {
+			for _, a := range ps {
+				a.Release()
+			}
+		}
+	}
+	ok = true
+	chunks(rec, func(c arrow.RecordBatch, lo int) bool {
+		st.Reset(c)
+		defer st.Release()
+		var cbad []bool
+		for k, p := range progs {
+			var arr arrow.Array
+			arr, cbad, ok = p.Column(st, alloc, dts[k], cbad)
+			if !ok {
+				return false
+			}
+			parts[k] = append(parts[k], arr)
+			st.SetSlot(slots[k], arr)
+		}
+		if cbad != nil {
+			if bad == nil {
+				bad = make([]bool, n)
+			}
+			copy(bad[lo:], cbad)
+		}
+		return true
+	})
+	if !ok {
+		release()
+		return nil, nil, false
+	}
+	cols = make([]arrow.Array, len(progs))
+	for k, ps := range parts {
+		if len(ps) == 1 {
+			cols[k] = ps[0]
+			parts[k] = nil
+			continue
+		}
+		arr, err := array.Concatenate(ps, alloc)
+		if err != nil { // cannot happen: the chunks have one type
+			for _, c := range cols {
+				if c != nil {
+					c.Release()
+				}
+			}
+			release()
+			return nil, nil, false
+		}
+		cols[k] = arr
+	}
+	release()
+	return cols, bad, true
+}
