@@ -238,7 +238,7 @@ func (j *Job) logStageEnd(rt *stageRT, err error) {
 		return
 	}
 	st, _ := rt.stats(time.Now())
-	attrs := []any{"rows_in", st.RowsIn, "rows_out", st.RowsOut, "rejected", st.Rejected, "batches_in", st.BatchesIn, "batches_out", st.BatchesOut, "elapsed", st.Elapsed}
+	attrs := []any{"rows_in", st.RowsIn, "rows_out", st.RowsOut, "rejected", st.Rejected, "batches_in", st.BatchesIn, "batches_out", st.BatchesOut, "elapsed_seconds", st.Elapsed.Seconds()}
 	for _, k := range sortedKeys(st.Counters) {
 		attrs = append(attrs, k, st.Counters[k])
 	}
@@ -269,7 +269,7 @@ func (j *Job) logJobEnd(s *Summary) {
 	if l == nil {
 		return
 	}
-	attrs := []any{"status", s.Status(), "elapsed", s.Elapsed}
+	attrs := []any{"status", s.Status(), "elapsed_seconds", s.Elapsed.Seconds()}
 	var in, out, rej int64
 	for _, st := range s.Stages {
 		rej += st.Rejected

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -55,7 +58,14 @@ func FuzzReader(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint8(5))
 	}
+	for _, s := range []string{"caf\xe9,1\n\xff\xfe,2\n", "a\x00b,c\n", "\xc3\xa9,\xc3\n"} {
+		f.Add([]byte(s), uint8(7))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
+			checkEncodings(t, data, chunk)
+			return
+		}
 		plain := bytes.TrimPrefix(data, bom)
 		cr := csv.NewReader(bytes.NewReader(plain))
 		want, werr := cr.ReadAll()
@@ -112,6 +122,77 @@ func FuzzReader(f *testing.F) {
 		ReadHeader(bytes.NewReader(data), ReadOptions{Header: true})
 		InferSchema(bytes.NewReader(data), ReadOptions{Header: true}, 10, nil)
 	})
+}
+
+// checkEncodings covers input that is not valid UTF-8 or holds a NUL: the
+// reader must refuse it as UTF-8; read as Latin-1 (every byte a
+// character) it must give encoding/csv's fields of the decoded text, and
+// with ReplaceInvalidUTF8 the fields with U+FFFD for each invalid byte —
+// unless there is a NUL, which is an error in every encoding.
+func checkEncodings(t *testing.T, data []byte, chunk uint8) {
+	if chunk > 0 {
+		setChunking(t, int(chunk%64), 0)
+	}
+	read := func(opts ReadOptions, n int) ([][]string, error) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		opts.Workers, opts.BatchRows, opts.Alloc = 1+int(chunk%3), 1+int(chunk%5), mem
+		r := NewReader(bytes.NewReader(data), strSchema(n), opts)
+		defer r.Close()
+		recs, _, err := readAll(t, r)
+		defer releaseAll(recs)
+		var got [][]string
+		for _, rec := range recs {
+			for i := 0; i < int(rec.NumRows()); i++ {
+				row := make([]string, n)
+				for c := range row {
+					row[c] = strings.ReplaceAll(rec.Column(c).(*array.String).Value(i), "\r\n", "\n")
+				}
+				got = append(got, row)
+			}
+		}
+		return got, err
+	}
+	expect := func(text []byte) ([][]string, int, error) {
+		plain := bytes.TrimPrefix(text, bom)
+		want, err := csv.NewReader(bytes.NewReader(plain)).ReadAll()
+		n := 1
+		if len(want) > 0 {
+			n = len(want[0])
+		}
+		return want, n, err
+	}
+	if _, err := read(ReadOptions{}, 1); err == nil {
+		t.Fatalf("%q: invalid UTF-8 or NUL accepted as UTF-8", data)
+	}
+	hasNUL := bytes.IndexByte(data, 0) >= 0
+	for _, enc := range []string{"latin1", "replace"} {
+		var text []byte
+		opts := ReadOptions{}
+		if enc == "latin1" {
+			text, _ = charmap.ISO8859_1.NewDecoder().Bytes(data)
+			opts.Encoding = "latin1"
+		} else {
+			text = replaceInvalidUTF8(nil, data)
+			opts.ReplaceInvalidUTF8 = true
+		}
+		want, n, werr := expect(text)
+		got, err := read(opts, n)
+		switch {
+		case hasNUL:
+			if err == nil || !strings.Contains(err.Error(), "NUL byte") && werr == nil {
+				t.Fatalf("%s: NUL accepted or not named: %v", enc, err)
+			}
+		case werr != nil:
+			if err == nil {
+				t.Fatalf("%s: encoding/csv: %v; we accepted %q", enc, werr, got)
+			}
+		case err != nil:
+			t.Fatalf("%s: encoding/csv accepted %q; we failed: %v", enc, want, err)
+		case len(want) > 0 && !reflect.DeepEqual(got, want):
+			t.Fatalf("%s: fields differ\n got %q\nwant %q", enc, got, want)
+		}
+	}
 }
 
 // checkSelect reads data keeping only some columns (ReadOptions.Select,

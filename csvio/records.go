@@ -65,11 +65,12 @@ func (rr *recordReader) fill() error {
 	}
 }
 
-// prime strips a leading UTF-8 byte order mark.
+// prime strips a leading UTF-8 byte order mark (in UTF-8: in another
+// encoding those bytes are characters).
 func (rr *recordReader) prime() error {
 	for !rr.primed {
 		if rr.end-rr.pos >= len(bom) || rr.eof {
-			if bytes.HasPrefix(rr.buf[rr.pos:rr.end], bom) {
+			if rr.cfg.enc.native && bytes.HasPrefix(rr.buf[rr.pos:rr.end], bom) {
 				rr.pos += len(bom)
 			}
 			rr.primed = true

@@ -253,9 +253,14 @@ func (o *JSONOrigin) records(ctx context.Context, path string, fn func(rec *fast
 
 // parseValue parses one JSON value; line 0 means a whole document.
 func parseValue(p *fastjson.Parser, b []byte, path string, line int64) (*fastjson.Value, error) {
-	v, err := p.ParseBytes(b)
+	// fastjson's parser is lenient (00, control characters in strings):
+	// its validator is not.
+	err := fastjson.ValidateBytes(b)
 	if err == nil {
-		return v, nil
+		var v *fastjson.Value
+		if v, err = p.ParseBytes(b); err == nil {
+			return v, nil
+		}
 	}
 	if line > 0 {
 		return nil, fmt.Errorf("%s:%d: malformed JSON: %v (format: ndjson reads one JSON value per line; a document over several lines needs format: json)", path, line, err)

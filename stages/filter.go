@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -50,6 +51,8 @@ type Filter struct {
 	pred   kernel.Predicate
 	inType arrow.DataType // the tested column's type (FoldCondition)
 	prog   *kernel.ExprProgram
+	vprog  *kernel.VProgram
+	states *sync.Pool // of *kernel.VState
 }
 
 // filterConditions lists the conditions in the order messages show them.
@@ -80,7 +83,9 @@ time.Time (UTC). It is compiled and type-checked once, before any data moves;
 an unknown column is an error. Nulls are nil: 'email != nil' tests for them;
 an operation that fails on a nil (such as 'age > 18' when age is null) makes
 the row not match. An expression that fails on a row without nulls fails the
-job, naming the values of that row.
+job, naming the values of that row. The expression runs on column kernels,
+a whole batch per operation; openstage validate --verbose says which of its
+nodes, if any, run row by row (docs/expressions.md).
 
 The engine runs Filter on several batches in parallel and keeps their order;
 a batch whose rows all match is passed on without copying.`,
@@ -119,13 +124,14 @@ func (f *Filter) Connectivity() openstage.Connectivity { return openstage.OneToO
 func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 	s := p.InputSchema()
 	f.alloc = p.Allocator()
-	f.pred, f.prog, f.inType = nil, nil, nil
+	f.pred, f.prog, f.vprog, f.inType = nil, nil, nil, nil
 	usesField := f.Field != "" || f.Condition != "" || f.Value != nil
 	switch {
 	case usesField && f.Expr != "":
 		return errors.New("field/condition/value and expr are mutually exclusive; use one form")
 	case f.Expr != "":
-		prog, err := kernel.CompileExpr(f.Expr, kernel.NewExprEnv(s))
+		venv := kernel.NewVEnv(s)
+		prog, err := kernel.CompileExpr(f.Expr, venv.ExprEnv())
 		if err != nil {
 			return fmt.Errorf("expr: %w", err)
 		}
@@ -133,6 +139,8 @@ func (f *Filter) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("expr must return a bool (true keeps the row), but %q returns %s", f.Expr, prog.Type)
 		}
 		f.prog = prog
+		f.vprog = kernel.CompileVector(prog, venv)
+		f.states = &sync.Pool{New: func() any { return venv.NewState() }}
 	case f.Field == "":
 		return errors.New("set field, condition and value, or expr")
 	default:
@@ -182,8 +190,33 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 	return openstage.Take(f.alloc, rec, sel[:k]), nil
 }
 
-// selectExpr evaluates the expression row by row.
+// Explain says how the expression runs (openstage validate --verbose).
+func (f *Filter) Explain() []string {
+	if f.vprog == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("expr %q: %s", f.Expr, f.vprog.Explain())}
+}
+
+// selectExpr evaluates the expression on the whole batch with the column
+// kernels. Where they find an error, or give up on the batch, the row
+// evaluator runs on it instead: it finds the same first failing row and
+// words the message.
 func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
+	if f.vprog.UsesEnv {
+		return f.selectRows(rec, sel)
+	}
+	st := f.states.Get().(*kernel.VState)
+	keep, bad, ok := f.vprog.SelectBatch(st, rec, sel[:0])
+	f.states.Put(st)
+	if !ok || bad >= 0 {
+		return f.selectRows(rec, sel)
+	}
+	return len(keep), nil
+}
+
+// selectRows evaluates the expression row by row.
+func (f *Filter) selectRows(rec arrow.RecordBatch, sel []int32) (int, error) {
 	row := kernel.NewExprRow(rec, f.prog.Refs)
 	k := 0
 	for i := range int(rec.NumRows()) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -53,6 +54,8 @@ type Transformer struct {
 	derived []trDerived
 	in, out *arrow.Schema
 	rowRefs []string
+	rowOnly bool       // a derivation reads $env: evaluate row by row
+	states  *sync.Pool // of *kernel.VState for the derivations
 	outPipe string
 	alloc   memory.Allocator
 }
@@ -75,7 +78,9 @@ order, so later ones may use earlier ones; as a mapping, a derivation naming
 another derived column runs after it.
 
 Nulls are nil in expressions: 'x ?? 0' and 'x == nil' handle them; any
-other operation that fails on a null gives a null result.
+other operation that fails on a null gives a null result. Expressions run on
+column kernels, a whole batch per operation; openstage validate --verbose
+says which nodes, if any, run row by row (docs/expressions.md).
 
 function names a Go function registered with stages.RegisterFunction (row or
 batch function with its output schema); an unknown name is an error listing

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -185,12 +186,16 @@ func trDependencyOrder(list Derivations) (Derivations, error) {
 type trDerived struct {
 	name   string
 	prog   *kernel.ExprProgram
+	vprog  *kernel.VProgram
+	slot   int // the derived column's variable in t.venv
 	typ    arrow.DataType
 	outIdx int
 }
 
 func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
-	env := kernel.NewExprEnv(in)
+	venv := kernel.NewVEnv(in)
+	env := venv.ExprEnv()
+	t.rowOnly = false
 	types := map[string]arrow.DataType{}
 	fields := append([]arrow.Field{}, in.Fields()...)
 	pos := map[string]int{}
@@ -226,7 +231,9 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 			}
 			return nil, fmt.Errorf("derive '%s': the type of %q %s; set it with {expr: ..., type: int64|float64|bool|string|date|timestamp} or convert with int(), float() or string()", d.Column, d.Expr, what)
 		}
-		env.Set(d.Column, kernel.ExprZero(dt))
+		vprog := kernel.CompileVector(prog, venv)
+		t.rowOnly = t.rowOnly || vprog.UsesEnv
+		slot := venv.Define(d.Column, dt)
 		types[d.Column] = dt
 		f := arrow.Field{Name: d.Column, Type: dt, Nullable: true}
 		idx, ok := pos[d.Column]
@@ -240,8 +247,9 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 		for _, r := range prog.Refs {
 			refs[r] = true
 		}
-		t.derived = append(t.derived, trDerived{name: d.Column, prog: prog, typ: dt, outIdx: idx})
+		t.derived = append(t.derived, trDerived{name: d.Column, prog: prog, vprog: vprog, slot: slot, typ: dt, outIdx: idx})
 	}
+	t.states = &sync.Pool{New: func() any { return venv.NewState() }}
 	for r := range refs {
 		t.rowRefs = append(t.rowRefs, r)
 	}
@@ -249,8 +257,129 @@ func (t *Transformer) planDerive(in *arrow.Schema) (*arrow.Schema, error) {
 	return arrow.NewSchema(fields, nil), nil
 }
 
-// deriveBatch evaluates the derivations on every row of rec.
+// Explain says how each derivation runs (openstage validate --verbose).
+func (t *Transformer) Explain() []string {
+	var out []string
+	for _, d := range t.derived {
+		how := d.vprog.Explain()
+		if t.rowOnly {
+			how = "row by row (a derivation reads $env)"
+		}
+		out = append(out, fmt.Sprintf("derive '%s' (%s): %s", d.name, d.prog.Src, how))
+	}
+	return out
+}
+
+// deriveBatch evaluates the derivations on the whole batch with the column
+// kernels, one derivation after the other. The rows where the kernels find
+// an error are evaluated again by the row evaluator, which words the error
+// (and, the kernels matching it, fails on the same rows); if the kernels
+// give up on the batch, the row evaluator does all of it.
 func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc memory.Allocator) (good, bad arrow.RecordBatch, err error) {
+	if t.rowOnly {
+		return t.deriveRows(rec, offset, alloc)
+	}
+	n := int(rec.NumRows())
+	progs := make([]*kernel.VProgram, len(t.derived))
+	dts := make([]arrow.DataType, len(t.derived))
+	slots := make([]int, len(t.derived))
+	for k, d := range t.derived {
+		progs[k], dts[k], slots[k] = d.vprog, d.typ, d.slot
+	}
+	st := t.states.Get().(*kernel.VState)
+	derived, failed, ok := kernel.DeriveBatch(st, rec, alloc, progs, dts, slots)
+	t.states.Put(st)
+	if !ok {
+		return t.deriveRows(rec, offset, alloc)
+	}
+	defer func() {
+		for _, a := range derived {
+			a.Release()
+		}
+	}()
+	var rej trRejects
+	kept := make([]int32, 0, n)
+	if failed != nil {
+		row := kernel.NewExprRow(rec, t.rowRefs)
+		vals := make([]any, len(t.derived))
+		for i := range n {
+			if !failed[i] {
+				kept = append(kept, int32(i))
+				continue
+			}
+			if err := t.deriveRow(row, i, vals); err == nil {
+				return t.deriveRows(rec, offset, alloc) // cannot happen: the kernels match the row evaluator
+			} else if ferr := t.fail(&rej, offset, i, err); ferr != nil {
+				return nil, nil, ferr
+			}
+		}
+	}
+	bad = rej.batch(alloc, rec)
+	if n == 0 || failed != nil && len(kept) == 0 {
+		return nil, bad, nil
+	}
+	cols := make([]arrow.Array, len(t.out.Fields()))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	all := failed == nil || len(kept) == n
+	for k, d := range t.derived {
+		if all {
+			derived[k].Retain()
+			cols[d.outIdx] = derived[k]
+		} else {
+			cols[d.outIdx] = openstage.TakeArray(alloc, derived[k], kept)
+		}
+	}
+	t.passThrough(rec, cols, kept, all, alloc)
+	rows := int64(n)
+	if !all {
+		rows = int64(len(kept))
+	}
+	return array.NewRecordBatch(t.out, cols, rows), bad, nil
+}
+
+// passThrough fills the output columns that are not derived with the input
+// columns of the same names (their kept rows).
+func (t *Transformer) passThrough(rec arrow.RecordBatch, cols []arrow.Array, kept []int32, all bool, alloc memory.Allocator) {
+	for i := range cols {
+		if cols[i] != nil {
+			continue
+		}
+		src := rec.Column(t.in.FieldIndices(t.out.Field(i).Name)[0])
+		if all {
+			src.Retain()
+			cols[i] = src
+		} else {
+			cols[i] = openstage.TakeArray(alloc, src, kept)
+		}
+	}
+}
+
+// deriveRow evaluates every derivation on row i with the row evaluator,
+// into vals; the values are normalised for their columns.
+func (t *Transformer) deriveRow(row *kernel.ExprRow, i int, vals []any) error {
+	row.Load(i)
+	for k, d := range t.derived {
+		v, err := row.Eval(d.prog)
+		if err == nil {
+			v, err = openstage.NormalizeValue(d.typ, v)
+		}
+		if err != nil {
+			return fmt.Errorf("derive '%s': %w", d.name, err)
+		}
+		vals[k] = v
+		row.Set(d.name, trExprValue(v))
+	}
+	return nil
+}
+
+// deriveRows evaluates the derivations row by row.
+func (t *Transformer) deriveRows(rec arrow.RecordBatch, offset int64, alloc memory.Allocator) (good, bad arrow.RecordBatch, err error) {
 	n := int(rec.NumRows())
 	builders := make([]array.Builder, len(t.derived))
 	for i, d := range t.derived {
@@ -266,22 +395,12 @@ func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc mem
 	vals := make([]any, len(t.derived))
 	var rej trRejects
 	kept := make([]int32, 0, n)
-rows:
 	for i := range n {
-		row.Load(i)
-		for k, d := range t.derived {
-			v, err := row.Eval(d.prog)
-			if err == nil {
-				v, err = openstage.NormalizeValue(d.typ, v)
+		if err := t.deriveRow(row, i, vals); err != nil {
+			if ferr := t.fail(&rej, offset, i, err); ferr != nil {
+				return nil, nil, ferr
 			}
-			if err != nil {
-				if ferr := t.fail(&rej, offset, i, fmt.Errorf("derive '%s': %w", d.name, err)); ferr != nil {
-					return nil, nil, ferr
-				}
-				continue rows
-			}
-			vals[k] = v
-			row.Set(d.name, trExprValue(v))
+			continue
 		}
 		for k, v := range vals {
 			openstage.AppendNormalized(builders[k], v)
@@ -303,18 +422,7 @@ rows:
 	for k, d := range t.derived {
 		cols[d.outIdx] = builders[k].NewArray()
 	}
-	for i := range cols {
-		if cols[i] != nil {
-			continue
-		}
-		src := rec.Column(t.in.FieldIndices(t.out.Field(i).Name)[0])
-		if len(kept) == n {
-			src.Retain()
-			cols[i] = src
-		} else {
-			cols[i] = openstage.TakeArray(alloc, src, kept)
-		}
-	}
+	t.passThrough(rec, cols, kept, len(kept) == n, alloc)
 	return array.NewRecordBatch(t.out, cols, int64(len(kept))), bad, nil
 }
 

@@ -30,7 +30,7 @@ Usage:
                          [--report run.json] [--log-format text|json] [--log-level LEVEL]
                          [--metrics-addr HOST:PORT] [--metrics-push URL]
                          [--rows N] [--max-rejects N] [--overwrite]
-  openstage validate JOB.yaml [job parameters] [--schema [--format text|json]]
+  openstage validate JOB.yaml [job parameters] [--schema [--format text|json]] [--verbose]
   openstage schema JOB.yaml [job parameters] [--format text|json]
   openstage graph JOB.yaml [job parameters] [--format mermaid|dot|svg|html] [--report run.json]
   openstage stages [TYPE] [--markdown]

@@ -66,7 +66,7 @@ type runFlags struct {
 func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
 	rf.jobFlags.register(fs)
 	fs.BoolVar(&rf.quiet, "quiet", false, "print neither the run summary nor the progress display (nor warnings, unless --log-level is given)")
-	fs.BoolVar(&rf.verbose, "verbose", false, "log job and stage events on stderr (same as --log-level info)")
+	fs.BoolVar(&rf.verbose, "verbose", false, "log job and stage events on stderr (same as --log-level info); validate also prints which expressions run vectorised and which nodes row by row")
 	fs.IntVar(&rf.workers, "workers", 0, "goroutines per parallel stage (0: one per core)")
 	fs.StringVar(&rf.memLimit, "memory-limit", "", "memory the stages that hold data may use before spilling to disk, e.g. 512MB or 4GiB (default: half of the machine's memory)")
 	fs.StringVar(&rf.tempDir, "temp-dir", "", "folder for spill files (default: the system's temporary folder)")
@@ -206,6 +206,15 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 	}
 	for _, fo := range job.Folds() {
 		fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
+	}
+	if rf.verbose { // how expressions run: the stages that can say implement Explain
+		for _, s := range job.Stages() {
+			if ex, ok := s.Component().(interface{ Explain() []string }); ok {
+				for _, line := range ex.Explain() {
+					fmt.Fprintf(stdout, "  %s: %s\n", s.Name(), line)
+				}
+			}
+		}
 	}
 	return ExitOK
 }

@@ -13,6 +13,7 @@ package jsonflat
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -520,6 +521,9 @@ func (c *Converter) append(i int, v *fastjson.Value) error {
 			f, err := v.Float64()
 			if err != nil {
 				return err
+			}
+			if math.IsInf(f, 0) {
+				return fmt.Errorf("%s is beyond the range of a float64", v.MarshalTo(nil))
 			}
 			bb.Append(f)
 			return nil
