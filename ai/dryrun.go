@@ -20,7 +20,7 @@ type dryEstimate struct {
 func estimateTokens(s string) int64 { return int64(len(s)+3) / 4 }
 
 // dryRunBatch describes the requests of one batch without sending them:
-// the first request is printed whole, the others counted.
+// the input's first request is printed whole, every request counted.
 func (s *Stage) dryRunBatch(dp openstage.DataPackage, out *openstage.Emitter) error {
 	rt := s.rt
 	var reqs []Request
@@ -39,7 +39,12 @@ func (s *Stage) dryRunBatch(dp openstage.DataPackage, out *openstage.Emitter) er
 		outEst = estimateTokens(data) * int64(rt.out.NumFields()) / int64(max(1, rt.in.NumFields()))
 	}
 	rt.dryEst.rows.Add(dp.Batch.NumRows())
-	for _, req := range reqs {
+	for k, req := range reqs {
+		// The first request of the input, whichever worker gets to it
+		// first: the output of a dry run does not depend on timing.
+		if dp.FirstRow == 0 && k == 0 {
+			s.writeFirstRequest(req)
+		}
 		if rt.cache != nil {
 			if _, ok := rt.cache.get(rt.cache.key(rt.svc.Name, rt.format, req)); ok {
 				rt.dryEst.cached.Add(1)
@@ -56,7 +61,6 @@ func (s *Stage) dryRunBatch(dp openstage.DataPackage, out *openstage.Emitter) er
 		if outEst > 0 {
 			out.Count("est_output_tokens", outEst)
 		}
-		rt.dryOnce.Do(func() { s.writeFirstRequest(req) })
 	}
 	return nil
 }

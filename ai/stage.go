@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -77,20 +76,19 @@ type runtime struct {
 	// table mode: the answer's columns (= out's fields)
 	// row mode: the added columns, and for each output column the input
 	// column it is (-1: added column k = -2-idx)
-	added   []arrow.Field
-	srcOf   []int
-	tmpl    template
-	system  string
-	note    string // the answer-format instructions of the user message
-	schema  map[string]any
-	temp    *float64
-	price   Price
-	priced  bool
-	cache   *cache
-	scrub   *strings.Replacer
-	dry     io.Writer
-	dryOnce sync.Once
-	dryEst  dryEstimate
+	added  []arrow.Field
+	srcOf  []int
+	tmpl   template
+	system string
+	note   string // the answer-format instructions of the user message
+	schema map[string]any
+	temp   *float64
+	price  Price
+	priced bool
+	cache  *cache
+	scrub  *strings.Replacer
+	dry    io.Writer
+	dryEst dryEstimate
 }
 
 // Connectivity: one input; one output, or two when one is the reject pipe.
@@ -268,8 +266,8 @@ func (s *Stage) ask(ctx context.Context, req Request, out *openstage.Emitter) (R
 	if err != nil {
 		return Reply{}, key, false, err
 	}
-	out.Count("input_tokens", rep.InputTokens)
-	out.Count("output_tokens", rep.OutputTokens)
+	out.Count(openstage.CounterInputTokens, rep.InputTokens)
+	out.Count(openstage.CounterOutputTokens, rep.OutputTokens)
 	if rt.priced {
 		// A price per million tokens is a price in micro-dollars per token.
 		out.Count("cost_micro_usd", int64(math.Round(float64(rep.InputTokens)*rt.price.Input+float64(rep.OutputTokens)*rt.price.Output)))
@@ -322,6 +320,7 @@ func (s *Stage) call(ctx context.Context, req Request, out *openstage.Emitter) (
 		}
 		wait = min(wait, maxRetryAfter)
 		out.Count("retries", 1)
+		out.Logger().Warn("retrying request", "attempt", attempt+1, "wait", wait, "error", rt.scrubErr(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

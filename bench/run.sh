@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Open-Stage in the shared ETL peer benchmark (pandas, DuckDB, Polars; W1..W4).
+# Open-Stage in the shared ETL peer benchmark (pandas, DuckDB, Polars; W1..W4, W7, W8).
 #
 #   bench/run.sh [N=5000000]
 #
-# env: RUNS (default 3), BENCH_DIR (work copy, default /tmp/openstage-bench),
+# env: RUNS (default 3), WORKLOADS (default "W1 W2 W3 W4"; W7 and W8 on request, as the shared
+#      script), ALTERNATE=1 (run the peers in turn, run 1 of each, then run 2 of each, ..., instead
+#      of each peer's runs back to back), BENCH_DIR (work copy, default /tmp/openstage-bench),
 #      SHARED_BENCH (default: ../shared/bench next to the repository),
 #      SKIP_PEERS ("pandas polars": peers not to run at all), QUIET_MAX (seconds to wait for an
 #      idle machine before each run, default 120 as the shared script), BASELINE_RUNS (runs of
@@ -94,6 +96,13 @@ patch run-openstage.sh 'echo "== floor and plain-Go baselines' 'BRUNS=${BASELINE
 patch run-openstage.sh 'for run in $(seq "$RUNS"); do
   timeit floor/cat' 'for run in $(seq "$BRUNS"); do
   timeit floor/cat'
+# ALTERNATE=1: a workload's runs go round the peers (so that a slow minute of the VM does not
+# fall on one peer's three runs).
+if [ "${ALTERNATE:-}" = 1 ]; then
+  patch run-openstage.sh '  for p in "${PEERS[@]}"; do
+    for run in $(seq "$RUNS"); do' '  for run in $(seq "$RUNS"); do
+    for p in "${PEERS[@]}"; do'
+fi
 chmod +x run-openstage.sh
 
 LOGFILE=$WORK/run-openstage.log
@@ -107,20 +116,20 @@ median() { awk -F'\t' -v c="$1" -v l="$2" '$1==l{print $c}' "$TIMES" | sort -n |
 maxcol() { awk -F'\t' -v c="$1" -v l="$2" '$1==l && $c+0>m{m=$c+0} END{print m+0}' "$TIMES"; }
 failed() { awk -F'\t' -v l="$1" '$1==l && $2=="FAIL"{f=1} END{exit !f}' "$TIMES"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.2fx", a/b; else printf "-"}'; }
-declare -A WNAME=([W1]="W1 filter+aggregate" [W2]="W2 join+filter" [W3]="W3 sort+dedup" [W4]="W4 passthrough")
+declare -A WNAME=([W1]="W1 filter+aggregate" [W2]="W2 join+filter" [W3]="W3 sort+dedup" [W4]="W4 passthrough" [W7]="W7 derive columns" [W8]="W8 filter expression")
 others=("${peers[@]:0:${#peers[@]}-1}")
 {
   echo
   echo "## Open-Stage against each peer"
   echo
-  echo "$OS_VERSION, jobs bench/jobs/w1..w4.yaml run by bench/openstage-peer.sh."
+  echo "$OS_VERSION, jobs bench/jobs/wN.yaml run by bench/openstage-peer.sh$([ "${ALTERNATE:-}" = 1 ] && echo ', peers run in turn (ALTERNATE=1)')."
   echo "Ratios are Open-Stage / peer of the median wall and of the max peak RSS: below 1x, Open-Stage is faster (smaller)."
   echo
   printf '| workload | Open-Stage wall / peak RSS / cpu |'
   for p in "${others[@]}"; do printf ' vs %s (wall / RSS) |' "$p"; done
   echo
   printf '|---|---|'; for p in "${others[@]}"; do printf -- '---|'; done; echo
-  for w in W1 W2 W3 W4; do
+  for w in ${WORKLOADS:-W1 W2 W3 W4}; do
     printf '| %s |' "${WNAME[$w]}"
     if failed "$w/openstage"; then
       printf ' FAIL (see out/%s/logs/%s_openstage.out) |' "$N" "$w"

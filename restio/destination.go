@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +44,7 @@ type RESTDestination struct {
 	header  http.Header
 	encoder *rowEncoder
 	reject  *arrow.Schema
+	failed  atomic.Bool // a request failed the job: send no more
 }
 
 func init() {
@@ -147,6 +149,7 @@ func (d *RESTDestination) Plan(_ context.Context, p *openstage.Plan) error {
 		d.header.Set(k, d.Headers[k])
 	}
 	d.encoder = newRowEncoder(in)
+	d.failed.Store(false)
 	if d.client != nil {
 		d.client.close()
 	}
@@ -200,6 +203,11 @@ func (d *RESTDestination) send(ctx context.Context, rec arrow.RecordBatch, first
 	var body []byte
 	for start := 0; start < n; start += per {
 		end := min(n, start+per)
+		if d.failed.Load() {
+			// Another batch failed the job; the engine may already have
+			// handed this one over: send nothing more.
+			return rej, errStopped
+		}
 		body = d.encoder.body(body[:0], rec, start, end, per > 1, d.Format == "ndjson")
 		var retries int64
 		_, err := d.client.do(ctx, d.Method, d.base, d.header, body, &retries)
@@ -220,6 +228,7 @@ func (d *RESTDestination) send(ctx context.Context, rec arrow.RecordBatch, first
 			where = fmt.Sprintf("rows %d-%d", first+int64(start)+1, first+int64(end))
 		}
 		if d.Reject == "" {
+			d.failed.Store(true)
 			if rej != nil {
 				rej.Release()
 			}
@@ -240,6 +249,8 @@ func (d *RESTDestination) send(ctx context.Context, rec arrow.RecordBatch, first
 	}
 	return rej, nil
 }
+
+var errStopped = errors.New("stopped after an earlier request failed")
 
 // rejects collects the rows of a batch whose request failed.
 type rejects struct {

@@ -312,7 +312,8 @@ func TestDestinationFailureWithoutReject(t *testing.T) {
 			t.Fatalf("error %q lacks %q", err, want)
 		}
 	}
-	// Sent before the failure, still there: not atomic.
+	// Sent before the failure, still there: not atomic. Nothing after it
+	// (one request at a time).
 	if got := len(rc.typed(t, smallSchema)); got != 10 {
 		t.Fatalf("the API kept %d rows, want the 10 sent before the failure", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"os/exec"
 	"reflect"
 	"strconv"
@@ -21,13 +20,7 @@ import (
 // paging and compares the columns (names and order) and every value with
 // pandas.json_normalize(records, sep="_") over the same records.
 func TestMatchesPandasJSONNormalize(t *testing.T) {
-	python := "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import pandas").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("pandas is needed under CI (.ci/run installs python3-pandas): %v", err)
-		}
-		t.Skipf("no pandas in %s: %v", python, err)
-	}
+	needPython(t, "pandas")
 	recs := make([]map[string]any, 230)
 	for i := range recs {
 		r := map[string]any{"id": i, "name": fmt.Sprintf("n%d \"q\" ü", i)}

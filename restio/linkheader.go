@@ -48,6 +48,10 @@ func parseLinks(h string) []link {
 		}
 		l := link{target: strings.TrimSpace(s[1:end])}
 		s = s[end+1:]
+		if strings.Contains(l.target, "<") { // not a URI reference
+			s = skipValue(s)
+			continue
+		}
 		relSeen := false
 		// Parameters until a comma that ends the link-value.
 		for {

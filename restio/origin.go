@@ -447,7 +447,7 @@ func (o *APIRestOrigin) Pump(ctx context.Context, out *openstage.Outputs) error 
 		if _, err := d.file.ReadAt(buf, e.off); err != nil && err != io.EOF {
 			return fmt.Errorf("reading back the download: %w", err)
 		}
-		if _, _, err := consume(&page{where: e.where, body: buf, contentType: e.contentType}); err != nil {
+		if _, _, err := consume(&page{where: e.where, body: buf, contentType: e.contentType, checked: true}); err != nil {
 			return err
 		}
 	}

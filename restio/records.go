@@ -55,6 +55,7 @@ func (x *extractor) ndjson(body []byte, contentType string) bool {
 type page struct {
 	index       int    // 0-based
 	where       string // "page 3 (GET https://...)", for messages
+	checked     bool   // the body was validated already (read back from the download)
 	body        []byte
 	contentType string
 	links       []string // Link header fields
@@ -66,7 +67,7 @@ type page struct {
 // totals), valid until p parses again; for NDJSON the root is nil.
 func (x *extractor) records(p *fastjson.Parser, pg *page, fn func(*fastjson.Value) error) (*fastjson.Value, error) {
 	if !x.ndjson(pg.body, pg.contentType) {
-		root, err := parseDoc(p, pg.body, 0, pg.where)
+		root, err := parseDoc(p, pg.body, 0, pg.where, pg.checked)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +83,7 @@ func (x *extractor) records(p *fastjson.Parser, pg *page, fn func(*fastjson.Valu
 		}
 		line := body[off:end]
 		if len(bytes.TrimSpace(line)) > 0 {
-			v, err := parseDoc(p, line, off, pg.where)
+			v, err := parseDoc(p, line, off, pg.where, pg.checked)
 			if err != nil {
 				return nil, err
 			}
@@ -97,9 +98,11 @@ func (x *extractor) records(p *fastjson.Parser, pg *page, fn func(*fastjson.Valu
 
 // parseDoc parses one JSON value strictly. A malformed one is an error
 // naming the page and the byte offset (from the start of the body).
-func parseDoc(p *fastjson.Parser, b []byte, base int, where string) (*fastjson.Value, error) {
-	if err := fastjson.ValidateBytes(b); err != nil {
-		return nil, malformed(b, base, where, err)
+func parseDoc(p *fastjson.Parser, b []byte, base int, where string, checked bool) (*fastjson.Value, error) {
+	if !checked {
+		if err := fastjson.ValidateBytes(b); err != nil {
+			return nil, malformed(b, base, where, err)
+		}
 	}
 	v, err := p.ParseBytes(b)
 	if err != nil {

@@ -52,6 +52,12 @@
 // to make the intent explicit. An evaluation that fails on a row without
 // nulls (an integer division by zero, say) is an error.
 //
+// Expressions are not evaluated row by row: their checked syntax tree is
+// compiled into column kernels that evaluate each node on a whole batch
+// (package internal/kernel), with the same results; a node without a kernel
+// runs on expr's VM for that node only. `openstage validate --verbose` says
+// which. docs/expressions.md lists the kernels and the rules.
+//
 // # Performance
 //
 // Filter's field/condition form runs typed, vectorised kernels over Arrow
@@ -63,5 +69,6 @@
 // key, with string keys dictionary-encoded first. Aggregator keeps one entry
 // per group (median and nunique keep values per group); Sort and
 // RemoveDuplicates with sort_by or keep: last hold their whole input.
-// Transformer processes rows in order on one goroutine.
+// Transformer with derive is a BatchProcessor, run on several batches at
+// once in order; with a Go function it runs on one goroutine, in order.
 package stages

@@ -83,7 +83,9 @@ time.Time (UTC). It is compiled and type-checked once, before any data moves;
 an unknown column is an error. Nulls are nil: 'email != nil' tests for them;
 an operation that fails on a nil (such as 'age > 18' when age is null) makes
 the row not match. An expression that fails on a row without nulls fails the
-job, naming the values of that row.
+job, naming the values of that row. The expression runs on column kernels,
+a whole batch per operation; openstage validate --verbose says which of its
+nodes, if any, run row by row (docs/expressions.md).
 
 The engine runs Filter on several batches in parallel and keeps their order;
 a batch whose rows all match is passed on without copying.`,
@@ -205,9 +207,7 @@ func (f *Filter) selectExpr(rec arrow.RecordBatch, sel []int32) (int, error) {
 		return f.selectRows(rec, sel)
 	}
 	st := f.states.Get().(*kernel.VState)
-	st.Reset(rec)
-	keep, bad, ok := f.vprog.Select(st, sel[:0])
-	st.Release()
+	keep, bad, ok := f.vprog.SelectBatch(st, rec, sel[:0])
 	f.states.Put(st)
 	if !ok || bad >= 0 {
 		return f.selectRows(rec, sel)

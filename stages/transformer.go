@@ -78,7 +78,9 @@ order, so later ones may use earlier ones; as a mapping, a derivation naming
 another derived column runs after it.
 
 Nulls are nil in expressions: 'x ?? 0' and 'x == nil' handle them; any
-other operation that fails on a null gives a null result.
+other operation that fails on a null gives a null result. Expressions run on
+column kernels, a whole batch per operation; openstage validate --verbose
+says which nodes, if any, run row by row (docs/expressions.md).
 
 function names a Go function registered with stages.RegisterFunction (row or
 batch function with its output schema); an unknown name is an error listing

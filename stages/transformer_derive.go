@@ -280,27 +280,23 @@ func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc mem
 		return t.deriveRows(rec, offset, alloc)
 	}
 	n := int(rec.NumRows())
+	progs := make([]*kernel.VProgram, len(t.derived))
+	dts := make([]arrow.DataType, len(t.derived))
+	slots := make([]int, len(t.derived))
+	for k, d := range t.derived {
+		progs[k], dts[k], slots[k] = d.vprog, d.typ, d.slot
+	}
 	st := t.states.Get().(*kernel.VState)
-	defer t.states.Put(st)
-	defer st.Release()
-	st.Reset(rec)
-	derived := make([]arrow.Array, len(t.derived))
+	derived, failed, ok := kernel.DeriveBatch(st, rec, alloc, progs, dts, slots)
+	t.states.Put(st)
+	if !ok {
+		return t.deriveRows(rec, offset, alloc)
+	}
 	defer func() {
 		for _, a := range derived {
-			if a != nil {
-				a.Release()
-			}
+			a.Release()
 		}
 	}()
-	var failed []bool
-	for k, d := range t.derived {
-		arr, f, ok := d.vprog.Column(st, alloc, d.typ, failed)
-		if !ok {
-			return t.deriveRows(rec, offset, alloc)
-		}
-		derived[k], failed = arr, f
-		st.SetSlot(d.slot, arr)
-	}
 	var rej trRejects
 	kept := make([]int32, 0, n)
 	if failed != nil {

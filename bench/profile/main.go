@@ -21,9 +21,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/open-stage/openstage/csvio" // registers CSVOrigin, CSVDestination
+	_ "github.com/open-stage/openstage/components/all" // registers every component
 	"github.com/open-stage/openstage/jobfile"
-	_ "github.com/open-stage/openstage/stages" // registers the built-in stages
 )
 
 type params map[string]string

@@ -10,6 +10,8 @@ package all
 
 import (
 	_ "github.com/open-stage/openstage/ai/anthropic" // AnthropicPromptTransformer
+	_ "github.com/open-stage/openstage/ai/gemini"    // GeminiPromptTransformer
+	_ "github.com/open-stage/openstage/ai/openai"    // OpenAIPromptTransformer
 	_ "github.com/open-stage/openstage/bigqueryio"   // GCPBigQueryOrigin, GCPBigQueryDestination
 	_ "github.com/open-stage/openstage/csvio"        // CSVOrigin, CSVDestination
 	_ "github.com/open-stage/openstage/excelio"      // ExcelOrigin, ExcelDestination

@@ -89,24 +89,23 @@ func (k *caseNode) eval(st *VState, sel []int32) *vec {
 			continue
 		}
 		s := a.data[a.lo[i]:a.hi[i]]
-		ascii := true
-		for _, c := range s {
-			if c >= utf8.RuneSelf {
-				ascii = false
-				break
+		start := len(buf)
+		buf = append(buf, s...)
+		var or byte
+		for j := start; j < len(buf); j++ {
+			c := buf[j]
+			or |= c
+			if c-lo <= hi-lo {
+				buf[j] = c ^ 0x20
 			}
 		}
-		if ascii {
-			for _, c := range s {
-				if c >= lo && c <= hi {
-					c ^= 0x20
-				}
-				buf = append(buf, c)
+		if or >= utf8.RuneSelf { // not ASCII: as the VM does
+			buf = buf[:start]
+			if k.upper {
+				buf = append(buf, strings.ToUpper(ustr(s))...)
+			} else {
+				buf = append(buf, strings.ToLower(ustr(s))...)
 			}
-		} else if k.upper {
-			buf = append(buf, strings.ToUpper(ustr(s))...)
-		} else {
-			buf = append(buf, strings.ToLower(ustr(s))...)
 		}
 		out.hi[i] = int32(len(buf))
 	}

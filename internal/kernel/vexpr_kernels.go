@@ -438,9 +438,13 @@ func (st *VState) pick(out, src *vec, rows []int32) {
 				out.b[i] = src.b[i]
 			}
 		case vStr:
+			buf, lo, hi := out.bdata, out.lo, out.hi
 			for _, i := range rows {
-				out.setStr(i, src.str(i))
+				lo[i] = int32(len(buf))
+				buf = append(buf, src.data[src.lo[i]:src.hi[i]]...)
+				hi[i] = int32(len(buf))
 			}
+			out.bdata, out.data = buf, buf
 		case vTime:
 			for _, i := range rows {
 				out.i[i], out.ns[i] = src.i[i], src.ns[i]
@@ -474,7 +478,21 @@ func (k *condNode) outKind() vkind { return k.kind }
 func (k *condNode) eval(st *VState, sel []int32) *vec {
 	c := k.cond.eval(st, sel)
 	out := st.newVec(k.kind)
+	if out.kind == vStr && cap(out.bdata) < len(sel)*4 {
+		out.bdata = make([]byte, 0, len(sel)*4)
+	}
 	yes, no := st.sel(), st.sel()
+	if c.null == nil && c.fail == nil {
+		cb := c.b
+		for _, i := range sel {
+			if cb[i] {
+				yes = append(yes, i)
+			} else {
+				no = append(no, i)
+			}
+		}
+		sel = sel[:0] // nothing left to sort out below
+	}
 	for _, i := range sel {
 		switch {
 		case c.isNull(i) || c.failed(i):
@@ -488,13 +506,66 @@ func (k *condNode) eval(st *VState, sel []int32) *vec {
 			no = append(no, i)
 		}
 	}
+	var a, b *vec
 	if len(yes) > 0 {
-		st.pick(out, k.a.eval(st, yes), yes)
+		a = k.a.eval(st, yes)
 	}
 	if len(no) > 0 {
-		st.pick(out, k.b.eval(st, no), no)
+		b = k.b.eval(st, no)
+	}
+	if out.kind == vStr && a != nil && b != nil && a.kind == vStr && b.kind == vStr {
+		st.mergeStr(out, a, yes, b, no)
+		return out
+	}
+	if a != nil {
+		st.pick(out, a, yes)
+	}
+	if b != nil {
+		st.pick(out, b, no)
 	}
 	return out
+}
+
+// mergeStr copies the strings of rows ra from a and rb from b (both
+// ascending) into out in row order, so that out's rows lie one after the
+// other in its buffer (the result column is then one copy).
+func (st *VState) mergeStr(out, a *vec, ra []int32, b *vec, rb []int32) {
+	buf, lo, hi := out.bdata, out.lo, out.hi
+	x, y := 0, 0
+	for x < len(ra) || y < len(rb) {
+		var i int32
+		var src *vec
+		if y == len(rb) || x < len(ra) && ra[x] < rb[y] {
+			i, src = ra[x], a
+			x++
+		} else {
+			i, src = rb[y], b
+			y++
+		}
+		lo[i] = int32(len(buf))
+		buf = append(buf, src.data[src.lo[i]:src.hi[i]]...)
+		hi[i] = int32(len(buf))
+	}
+	out.bdata, out.data = buf, buf
+	for _, part := range []struct {
+		v    *vec
+		rows []int32
+	}{{a, ra}, {b, rb}} {
+		if part.v.null != nil {
+			for _, i := range part.rows {
+				if part.v.null[i] {
+					st.setNull(out, i)
+				}
+			}
+		}
+		if part.v.fail != nil {
+			for _, i := range part.rows {
+				if part.v.fail[i] {
+					st.setFail(out, i)
+				}
+			}
+		}
+	}
 }
 
 // coalesceNode is a ?? b: b evaluated on the rows where a is nil.

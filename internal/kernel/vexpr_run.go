@@ -212,17 +212,32 @@ func stringArray(alloc memory.Allocator, v *vec, valid []bool) arrow.Array {
 		bits = validBuf.Bytes()
 		clear(bits)
 	}
-	pos := int32(0)
-	for i, ok := range valid {
-		offs[i] = pos
-		if ok {
-			pos += int32(copy(data[pos:], v.data[v.lo[i]:v.hi[i]]))
-			if bits != nil {
-				bitutil.SetBit(bits, i)
+	// Rows laid out one after the other in v's data (what the string
+	// kernels write) are copied at once.
+	contiguous := nulls == 0 && n > 0
+	for i := 1; contiguous && i < n; i++ {
+		contiguous = v.lo[i] == v.hi[i-1]
+	}
+	if contiguous {
+		base := v.lo[0]
+		copy(data, v.data[base:v.hi[n-1]])
+		for i := range n {
+			offs[i] = v.lo[i] - base
+		}
+		offs[n] = v.hi[n-1] - base
+	} else {
+		pos := int32(0)
+		for i, ok := range valid {
+			offs[i] = pos
+			if ok {
+				pos += int32(copy(data[pos:], v.data[v.lo[i]:v.hi[i]]))
+				if bits != nil {
+					bitutil.SetBit(bits, i)
+				}
 			}
 		}
+		offs[n] = pos
 	}
-	offs[n] = pos
 	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{validBuf, offBuf, dataBuf}, nil, nulls, 0)
 	defer d.Release()
 	offBuf.Release()
@@ -231,4 +246,112 @@ func stringArray(alloc memory.Allocator, v *vec, valid []bool) arrow.Array {
 		validBuf.Release()
 	}
 	return array.NewStringData(d)
+}
+
+// vChunk is the number of rows the kernels evaluate at a time: a batch is
+// cut into chunks of this size, so that the kernels' intermediate vectors
+// stay small (in cache, and a few MB per worker). Tests make it smaller.
+var vChunk = 8192
+
+// chunks calls fn on each chunk of rec (rec itself when it is one chunk)
+// with the number of its first row; fn's false stops.
+func chunks(rec arrow.RecordBatch, fn func(c arrow.RecordBatch, lo int) bool) {
+	n := int(rec.NumRows())
+	if n <= vChunk {
+		fn(rec, 0)
+		return
+	}
+	for lo := 0; lo < n; lo += vChunk {
+		c := rec.NewSlice(int64(lo), int64(min(lo+vChunk, n)))
+		more := fn(c, lo)
+		c.Release()
+		if !more {
+			return
+		}
+	}
+}
+
+// SelectBatch is Select over every row of rec, chunk by chunk; the rows
+// kept and bad are numbered over rec.
+func (p *VProgram) SelectBatch(st *VState, rec arrow.RecordBatch, keep []int32) (_ []int32, bad int, ok bool) {
+	bad, ok = -1, true
+	chunks(rec, func(c arrow.RecordBatch, lo int) bool {
+		st.Reset(c)
+		k0 := len(keep)
+		var b int
+		keep, b, ok = p.Select(st, keep)
+		st.Release()
+		for j := k0; j < len(keep); j++ {
+			keep[j] += int32(lo)
+		}
+		if b >= 0 {
+			bad = lo + b
+		}
+		return ok && b < 0
+	})
+	return keep, bad, ok
+}
+
+// DeriveBatch evaluates progs in order on every row of rec, chunk by chunk:
+// the value of progs[k] becomes a column of type dts[k], which the later
+// programs see as slot slots[k] (VEnv.Define). bad marks the rows where the
+// row evaluator would fail (nil: none). ok is false when the batch must be
+// evaluated row by row instead.
+func DeriveBatch(st *VState, rec arrow.RecordBatch, alloc memory.Allocator, progs []*VProgram, dts []arrow.DataType, slots []int) (cols []arrow.Array, bad []bool, ok bool) {
+	n := int(rec.NumRows())
+	parts := make([][]arrow.Array, len(progs))
+	release := func() {
+		for _, ps := range parts {
+			for _, a := range ps {
+				a.Release()
+			}
+		}
+	}
+	ok = true
+	chunks(rec, func(c arrow.RecordBatch, lo int) bool {
+		st.Reset(c)
+		defer st.Release()
+		var cbad []bool
+		for k, p := range progs {
+			var arr arrow.Array
+			arr, cbad, ok = p.Column(st, alloc, dts[k], cbad)
+			if !ok {
+				return false
+			}
+			parts[k] = append(parts[k], arr)
+			st.SetSlot(slots[k], arr)
+		}
+		if cbad != nil {
+			if bad == nil {
+				bad = make([]bool, n)
+			}
+			copy(bad[lo:], cbad)
+		}
+		return true
+	})
+	if !ok {
+		release()
+		return nil, nil, false
+	}
+	cols = make([]arrow.Array, len(progs))
+	for k, ps := range parts {
+		if len(ps) == 1 {
+			cols[k] = ps[0]
+			parts[k] = nil
+			continue
+		}
+		arr, err := array.Concatenate(ps, alloc)
+		if err != nil { // cannot happen: the chunks have one type
+			for _, c := range cols {
+				if c != nil {
+					c.Release()
+				}
+			}
+			release()
+			return nil, nil, false
+		}
+		cols[k] = arr
+	}
+	release()
+	return cols, bad, true
 }

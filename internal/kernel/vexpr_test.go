@@ -385,3 +385,98 @@ func columnValue(arr arrow.Array, i int) any {
 	}
 	panic(fmt.Sprintf("column type %s", arr.DataType()))
 }
+
+// TestVectorChunks: SelectBatch and DeriveBatch cut a batch into chunks
+// (here of 64 rows, a sliced batch of 1000): the result over the whole
+// batch, row numbers of the kept and failing rows included, is the row
+// evaluator's.
+func TestVectorChunks(t *testing.T) {
+	defer func(c int) { vChunk = c }(vChunk)
+	vChunk = 64
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	r := rand.New(rand.NewPCG(8, 1))
+	rec := randomBatch(alloc, r, 1000, 20, true)
+	defer rec.Release()
+	env := NewVEnv(diffSchema)
+	st := env.NewState()
+	// Select: the first failing row is found in a later chunk.
+	for _, src := range []string{"f > 100 || s == 'paid'", "i % (j - j) == 0 || b", "b ?? c", "s == 'ñandú' && b && c && j == 7 ? int(t) > 0 : f > 0"} {
+		p, err := CompileExpr(src, env.ExprEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vp := CompileVector(p, env)
+		want := rowEval(t, p, rec)
+		var wantKeep []int32
+		wantBad := -1
+		for i, w := range want {
+			if w.err {
+				wantBad = i
+				break
+			}
+			if w.v == true {
+				wantKeep = append(wantKeep, int32(i))
+			}
+		}
+		keep, bad, ok := vp.SelectBatch(st, rec, nil)
+		if strings.Contains(src, "j == 7") && bad < vChunk {
+			t.Errorf("%q fails first at row %d: the test wants a failing row past the first chunk", src, bad)
+		}
+		if !ok || bad != wantBad || wantBad < 0 && !reflect.DeepEqual(keep, wantKeep) {
+			t.Errorf("%q: kept %d rows, first error %d; want %d rows, first error %d", src, len(keep), bad, len(wantKeep), wantBad)
+		}
+	}
+	// Derive: a chain, each value seen by the next one, over 16 chunks.
+	srcs := []string{"i * 2", "a + j", "upper(s) + string(b2)", "f / 2"}
+	names := []string{"a", "b2", "u", "h"}
+	var progs []*VProgram
+	var dts []arrow.DataType
+	var slots []int
+	for k, src := range srcs {
+		p, err := CompileExpr(src, env.ExprEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt, _ := ExprArrowType(p.Type)
+		progs, dts = append(progs, CompileVector(p, env)), append(dts, dt)
+		slots = append(slots, env.Define(names[k], dt))
+	}
+	cols, bad, ok := DeriveBatch(st, rec, alloc, progs, dts, slots)
+	if !ok || bad != nil {
+		t.Fatalf("DeriveBatch: ok %v, bad rows %v", ok, bad != nil)
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	row := NewExprRow(rec, []string{"i", "j", "s", "b", "f"})
+	for i := range int(rec.NumRows()) {
+		row.Load(i)
+		for k, vp := range progs {
+			v, err := row.Eval(vp.Prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nv, err := openstage.NormalizeValue(dts[k], v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got any
+			if cols[k].IsValid(i) {
+				got = columnValue(cols[k], i)
+			}
+			if !sameValue(nv, got) {
+				t.Fatalf("row %d, %s: kernels %s, row evaluator %s", i, srcs[k], show(got), show(nv))
+			}
+			switch x := nv.(type) {
+			case int64:
+				row.Set(names[k], int(x))
+			default:
+				row.Set(names[k], x)
+			}
+		}
+	}
+	st.Release()
+}
