@@ -83,7 +83,7 @@ func cutFile(index int, path string, cfg *readConfig, size int64) ([]Part, error
 	var parts []Part
 	d := &cfg.d
 	buf := make([]byte, 4<<20)
-	off := start     // file offset of buf[0]
+	off := start // file offset of buf[0]
 	partStart := start
 	partLine := line
 	inQuote := false
