@@ -337,7 +337,7 @@ func (j *Job) Run(ctx context.Context) error {
 	for i, s := range order {
 		rt := &stageRT{stage: s, logger: j.stageLogger(s)}
 		if s.Kind() == KindOrigin {
-			rt.rowLimit = j.RowLimit
+			rt.rowLimit = j.originLimit(s)
 		}
 		for _, p := range s.inputs {
 			rt.in = append(rt.in, pipes[p])
