@@ -174,6 +174,7 @@ func (o *CSVOrigin) ReadPart(ctx context.Context, alloc memory.Allocator, part P
 	opts.Alloc = alloc
 	opts.Select = o.sel
 	opts.Workers = o.workers
+	opts.Where = o.fold
 	var src io.Reader
 	if part.Whole {
 		f, err := o.open(path)
