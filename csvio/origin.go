@@ -402,8 +402,15 @@ func withName(mem memory.Allocator, rec arrow.RecordBatch, col, name string) arr
 }
 
 func (o *CSVOrigin) sendRejects(ctx context.Context, out *openstage.Outputs, rejects []Reject) error {
+	rec := o.rejectBatch(out.Allocator(), rejects)
+	defer rec.Release()
+	return out.SendTo(ctx, o.Reject, rec)
+}
+
+// rejectBatch builds the reject pipe's batch of rejects.
+func (o *CSVOrigin) rejectBatch(mem memory.Allocator, rejects []Reject) arrow.RecordBatch {
 	schema := rejectSchema(o.schema)
-	b := openstage.NewBuilder(out.Allocator(), schema)
+	b := openstage.NewBuilder(mem, schema)
 	defer b.Release()
 	n := o.schema.NumFields()
 	for _, rj := range rejects {
@@ -418,9 +425,7 @@ func (o *CSVOrigin) sendRejects(ctx context.Context, out *openstage.Outputs, rej
 		b.Field(n).(*array.Int64Builder).Append(rj.Line)
 		b.Field(n + 1).(*array.StringBuilder).Append(rj.Err.Error())
 	}
-	rec := b.Build()
-	defer rec.Release()
-	return out.SendTo(ctx, o.Reject, rec)
+	return b.Build()
 }
 
 // FoldFilter implements openstage.FilterFolder: the condition is tested

@@ -63,6 +63,7 @@ type runFlags struct {
 	explain        bool
 	noOptimize     bool
 	set            map[string]bool // flags given on the command line
+	rn             runnerFlags     // --runner, --beam-option (runner.go)
 }
 
 func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
@@ -76,6 +77,7 @@ func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
 	fs.StringVar(&rf.logLevel, "log-level", "", "log level: debug, info, warn or error (default warn; info with --verbose or --log-format)")
 	fs.BoolVar(&rf.noOptimize, "no-optimize", false, "run the job exactly as written: no projection pushdown, no filter applied while reading, no plan rewrite")
 	fs.BoolVar(&rf.overwrite, "overwrite", false, "every file destination replaces an existing file, even with if_exists: fail (DataStage's APT_CLOBBER_OUTPUT)")
+	rf.rn.register(fs)
 	if validate {
 		fs.BoolVar(&rf.schema, "schema", false, "print the columns and types of every pipe")
 		fs.StringVar(&rf.format, "format", "text", "with --schema: text or json")
@@ -141,6 +143,10 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
 		return ExitInvalid
 	}
+	if err := rf.rn.unsupported(&rf); err != nil {
+		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
+		return ExitInvalid
+	}
 	if validateOnly {
 		return validateCmd(pos[0], &rf, stdout, stderr)
 	}
@@ -197,6 +203,9 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 	if err := job.Validate(ctx); err != nil {
 		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return ExitInvalid
+	}
+	if code := rf.rn.check(ctx, f, rf, stderr); code != ExitOK {
+		return code
 	}
 	if rf.schema {
 		if err := WriteSchemas(stdout, job, rf.format); err != nil {
@@ -298,6 +307,12 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 		return writeReport(r, ExitInvalid)
 	}
 	job := f.Job
+	if !rf.rn.local() {
+		if _, err := rf.rn.runner(); err != nil {
+			fmt.Fprintf(stderr, "openstage run: %v\n", err)
+			return ExitInvalid
+		}
+	}
 	job.RowLimit = rf.rows
 	if rf.dryRun {
 		job.DryRun = logw
@@ -327,11 +342,17 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 		}
 	}
 	var progress *Progress
-	if !rf.quiet && IsTerminal(stderr) {
+	if !rf.quiet && IsTerminal(stderr) && rf.rn.local() {
 		progress = StartProgress(stderr, job.Stats)
 		logw.set(progress)
 	}
-	err = job.Run(ctx)
+	var summary *openstage.Summary
+	if rf.rn.local() {
+		err = job.Run(ctx)
+		summary = job.Summary()
+	} else {
+		summary, err = rf.rn.run(ctx, f, rf, logw)
+	}
 	if progress != nil {
 		progress.Stop()
 		logw.set(stderr)
@@ -341,10 +362,10 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "openstage: warning: --metrics-push: %v\n", perr)
 		}
 	}
-	if s := job.Summary(); s != nil && !rf.quiet {
+	if s := summary; s != nil && !rf.quiet {
 		s.WriteTable(stderr)
 	}
-	if s := job.Summary(); s != nil {
+	if s := summary; s != nil {
 		rep.FromSummary(s, report.DefaultLayers)
 	} else if err != nil {
 		rep.Invalid(start, err)
