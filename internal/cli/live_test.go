@@ -580,8 +580,9 @@ pipes:
   - {name: p1, from: rows, to: enrich}
   - {name: p2, from: enrich, to: show}
 `)
+	gw, received := pushgateway(t)
 	var stdout, stderr bytes.Buffer
-	if c := cli.Main([]string{"run", job, "--log-format", "json", "--log-level", "warn"}, &stdout, &stderr); c != 0 {
+	if c := cli.Main([]string{"run", job, "--log-format", "json", "--log-level", "warn", "--metrics-push", gw.URL}, &stdout, &stderr); c != 0 {
 		t.Fatalf("exit %d\n%s", c, stderr.String())
 	}
 	out := stderr.String()
@@ -599,5 +600,18 @@ pipes:
 	}
 	if !regexp.MustCompile(`tokens in/out`).MatchString(out) || !regexp.MustCompile(`enrich\s+OpenAIPromptTransformer\s+4\s+4\s+0\s+1\s+\S+\s+\S+\s+\d+/\d+`).MatchString(out) {
 		t.Errorf("the summary shows no tokens for the AI stage:\n%s", out)
+	}
+	pushes := received()
+	if len(pushes) != 1 {
+		t.Fatalf("pushes: %v", pushes)
+	}
+	enrich := map[string]string{"stage": "enrich", "type": "OpenAIPromptTransformer"}
+	for _, name := range []string{"openstage_stage_input_tokens_total", "openstage_stage_output_tokens_total"} {
+		if v, ok := value(pushes[0].mfs, name, enrich); !ok || v <= 0 {
+			t.Errorf("%s = %v (present %v)", name, v, ok)
+		}
+	}
+	if v, ok := value(pushes[0].mfs, "openstage_stage_counter_total", map[string]string{"stage": "enrich", "counter": "retries"}); !ok || v != 1 {
+		t.Errorf("retries counter = %v (present %v)", v, ok)
 	}
 }
