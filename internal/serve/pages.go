@@ -63,6 +63,8 @@ func duration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "0s"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:
@@ -151,7 +153,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 		// loading /static/style.css, which needs the token.
 		if m := loginStyle.FindSubmatch(b.Bytes()); m != nil {
 			sum := sha256.Sum256(m[1])
-			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -311,6 +311,16 @@ func (lr *liveRun) snapshot(version string, withGraph bool) *RunRecord {
 	if rec.Start != nil {
 		rep.Start = *rec.Start
 	}
+	// Before the engine has figures (queued, or planning), every stage and
+	// pipe with no count yet, so that a page has them all to update.
+	lr.gmu.Lock()
+	for _, n := range lr.graph.Nodes {
+		rep.Stages = append(rep.Stages, report.Stage{Name: n.Name, Type: n.Type, Layer: string(n.Layer)})
+	}
+	for _, e := range lr.graph.Edges {
+		rep.Pipes = append(rep.Pipes, report.Pipe{Name: e.Name, From: e.From.Name, To: e.To.Name, Reject: e.Reject})
+	}
+	lr.gmu.Unlock()
 	if s := lr.file.Job.Stats(); s != nil && rec.Status == StatusRunning {
 		rep.FromSummary(s, report.DefaultLayers)
 		rep.Status = StatusRunning
