@@ -77,14 +77,16 @@ type Fold struct {
 	Origin    string // the origin's stage name
 	Filter    string // the filtering stage's name
 	Condition Condition
-	How       string // what the origin does, such as the SQL it adds
+	How       string   // what the origin does, such as the SQL it adds
+	Through   []string // the stages between the origin and the Filter, if any (see ConditionPasser)
 }
 
 // Folds returns the filters folded into origins by the last Validate or Run.
 func (j *Job) Folds() []Fold { return j.folds }
 
 // foldFilters offers each origin that implements FilterFolder the condition
-// of the Conditioner it feeds alone.
+// of the Conditioner it feeds alone, directly or through stages that pass
+// the condition (ConditionPasser, see foldTarget).
 func (j *Job) foldFilters(order []*Stage) {
 	j.folds = nil
 	for _, s := range order {
@@ -93,15 +95,10 @@ func (j *Job) foldFilters(order []*Stage) {
 			continue
 		}
 		p := j.plans[s]
-		next := s.outputs[0].to
-		if p == nil || p.rejects[s.outputs[0].name] || j.plans[next] == nil || len(next.inputs) != 1 {
+		if p == nil || p.rejects[s.outputs[0].name] {
 			continue
 		}
-		cn, ok := next.comp.(Conditioner)
-		if !ok {
-			continue
-		}
-		c, ok := cn.FoldCondition()
+		next, c, through, ok := j.foldTarget(s)
 		if !ok {
 			continue
 		}
@@ -109,9 +106,9 @@ func (j *Job) foldFilters(order []*Stage) {
 		if !ok {
 			continue
 		}
-		j.folds = append(j.folds, Fold{Origin: s.name, Filter: next.name, Condition: c, How: how})
+		j.folds = append(j.folds, Fold{Origin: s.name, Filter: next.name, Condition: c, How: how, Through: through})
 		if j.Logger != nil {
-			j.Logger.Info("filter folded", "stage", s.name, "filter", next.name, "condition", c.String(), "how", how)
+			j.Logger.Info("filter folded", "job", j.Name, "stage", s.name, "filter", next.name, "condition", c.String(), "how", how)
 		}
 	}
 }

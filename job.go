@@ -62,6 +62,10 @@ type Job struct {
 	// DryRun instead (Plan.DryRun), and no destination commits: every
 	// Committer is aborted, so a dry run leaves no output.
 	DryRun io.Writer
+	// NoOptimize runs the job exactly as written (the CLI's
+	// --no-optimize): no projection pushdown, no filter applied by an
+	// origin, no rewrite of the plan (see Rewrites).
+	NoOptimize bool
 
 	roots   []*Stage
 	stages  []*Stage // set by plan
@@ -71,8 +75,10 @@ type Job struct {
 	forkJoins   map[*Stage]bool
 	projections []Projection
 	folds       []Fold
-	redact      *redactor // the job's secrets, masked in every error it returns
-	dryRun      io.Writer // DryRun behind a lock, shared by the stages
+	rewrites    []Rewrite
+	limits      map[*Stage]int64 // origins stopped early for a Limiter (optimize.go)
+	redact      *redactor        // the job's secrets, masked in every error it returns
+	dryRun      io.Writer        // DryRun behind a lock, shared by the stages
 	live        atomic.Pointer[liveRun]
 }
 
@@ -366,20 +372,17 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	}
 
 	j.forkJoins = forkJoins(j.stages, j.Pipes())
-	// Plan first with every column: a projection from an earlier Validate
-	// or Run may not fit the job as it is now.
-	j.folds = nil
-	for _, s := range order {
-		if pr, ok := s.comp.(Projector); ok {
-			pr.Project(nil)
-		}
-		if ff, ok := s.comp.(FilterFolder); ok {
-			ff.FoldFilter(nil)
-		}
-	}
+	// Plan first as written, with every column: a projection or rewrite
+	// from an earlier Validate or Run may not fit the job as it is now.
+	j.folds, j.projections, j.rewrites, j.limits = nil, nil, nil, nil
+	withdraw(order)
 	if probs := j.planStages(ctx, order); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}
+	if j.NoOptimize {
+		return order, nil
+	}
+	j.optimize(ctx, order)
 	j.pushDown(ctx, order)
 	j.foldFilters(order)
 	return order, nil

@@ -320,6 +320,7 @@ func (s *Stage) call(ctx context.Context, req Request, out *openstage.Emitter) (
 		}
 		wait = min(wait, maxRetryAfter)
 		out.Count("retries", 1)
+		out.Logger().Warn("retrying request", "attempt", attempt+1, "wait", wait, "error", rt.scrubErr(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

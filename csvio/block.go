@@ -138,18 +138,10 @@ func (p *parser) block(buf []byte, k, max int) (rows, next, bad int) {
 		return 0, k, 0
 	}
 	base := cols[0].n
-	for base+r > cols[0].capN {
-		for i := range cols {
-			cols[i].grow()
-		}
-	}
 
 	// Convert, column by column.
-	for ci := range cols {
-		ix := idx[k+ci-1:]
-		if !p.convert(&cols[ci], buf, ix, ncols, r, ci == ncols-1) {
-			goto fail
-		}
+	if !p.convertBlock(buf, k, r) {
+		goto fail
 	}
 	p.qi, p.li = qi, li
 	return r, kk, 0
@@ -196,6 +188,55 @@ func (p *parser) quotesValid(buf []byte, k, qi int) (int, bool) {
 		}
 	}
 	return qi, true
+}
+
+// convertBlock converts the r validated rows whose first separator is
+// p.idx[k], column by column; with a condition (ReadOptions.Where), its
+// column first, then every column for the rows that pass only. It sets
+// p.blockKept.
+func (p *parser) convertBlock(buf []byte, k, r int) bool {
+	cols := p.cols
+	ncols := len(cols)
+	idx := p.idx
+	if w := p.where; w != nil {
+		sel, ok := p.whereBlock(buf, idx[k+w.col-1:], ncols, r, w.col == ncols-1)
+		if !ok {
+			return false
+		}
+		if len(sel) < r {
+			p.blockKept = len(sel)
+			if len(sel) == 0 {
+				return true
+			}
+			p.reserve(len(sel))
+			for ci := range cols {
+				ix := p.gather(idx[k+ci-1:], ncols, sel)
+				if !p.convert(&cols[ci], buf, ix, 2, len(sel), ci == ncols-1) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	p.blockKept = r
+	p.reserve(r)
+	for ci := range cols {
+		ix := idx[k+ci-1:]
+		if !p.convert(&cols[ci], buf, ix, ncols, r, ci == ncols-1) {
+			return false
+		}
+	}
+	return true
+}
+
+// reserve grows the columns to hold r more values.
+func (p *parser) reserve(r int) {
+	cols := p.cols
+	for cols[0].n+r > cols[0].capN {
+		for i := range cols {
+			cols[i].grow()
+		}
+	}
 }
 
 // fieldAt returns the bounds of the field of row j: ix[j*step] is the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/open-stage/openstage"
 )
 
 // ReadOptions configures ReadHeader, InferSchema and NewReader.
@@ -45,6 +47,12 @@ type ReadOptions struct {
 	// scanned, so a ragged row or a malformed quote is an error as before,
 	// but their values are neither converted nor checked.
 	Select []int
+	// Where, when set, keeps only the rows whose column Where.Column
+	// satisfies the condition (openstage.Condition: nulls and NaN never
+	// satisfy a comparison). That column is converted first; the other
+	// columns of a row that fails are not converted, so a value there that
+	// would not convert is not an error. The column must be selected.
+	Where *openstage.Condition
 }
 
 // WriteOptions configures NewWriter.

@@ -48,12 +48,13 @@ type CSVOrigin struct {
 	Compression      string            `param:"compression" default:"auto" enum:"auto,none,gzip,zstd" doc:"Compression of the files; auto: gzip for .gz, zstd for .zst, none otherwise."`
 	FilenameColumn   string            `param:"filename_column" doc:"Name of a column to add holding the file each row came from (as path gives it)."`
 
-	files   []string      // path expanded, set by Plan
-	schema  *arrow.Schema // every column of the files
-	project []string      // columns to read (Project); nil means all
-	sel     []int         // their positions, set by Plan
-	addName bool          // the filename column is read
-	workers int           // parsers: the job's workers (Plan.Workers)
+	files   []string             // path expanded, set by Plan
+	schema  *arrow.Schema        // every column of the files
+	project []string             // columns to read (Project); nil means all
+	sel     []int                // their positions, set by Plan
+	addName bool                 // the filename column is read
+	fold    *openstage.Condition // FoldFilter: the condition applied while reading
+	workers int                  // parsers: the job's workers (Plan.Workers)
 
 	read, size atomic.Int64 // bytes read by Pump and the files' size (Progress)
 }
@@ -107,7 +108,14 @@ Only the columns that some stage downstream reads are converted
 ragged row or an unclosed quote fails the job with its line, but a value
 that would not convert in a column nobody reads is not an error. With a
 reject pipe every column is converted, so every row that does not convert
-is rejected.`,
+is rejected.
+
+A Filter (field, condition, value) reading this origin, directly or through
+stages that pass its column unchanged (Sort, a left join's left side, ...),
+is applied while reading: its column is converted first and the other
+columns of the rows it drops are not converted (openstage validate
+--explain shows it; the Filter still runs). A value that would not convert
+in a dropped row is then not an error either.`,
 		New: func() any { return &CSVOrigin{} },
 		Example: `- name: orders_reader
   type: CSVOrigin
@@ -339,8 +347,13 @@ func (o *CSVOrigin) pumpFile(ctx context.Context, out *openstage.Outputs, path s
 	opts.Alloc = out.Allocator()
 	opts.Select = o.sel
 	opts.Workers = o.workers
+	opts.Where = o.fold
 	r := NewReaderContext(ctx, countingReader{f, &o.read}, o.schema, opts)
 	defer r.Close()
+	if o.fold != nil {
+		// How many rows the Filter folded here did not need to see.
+		defer func() { out.Count("rows_filtered", r.Dropped()) }()
+	}
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {
@@ -389,8 +402,15 @@ func withName(mem memory.Allocator, rec arrow.RecordBatch, col, name string) arr
 }
 
 func (o *CSVOrigin) sendRejects(ctx context.Context, out *openstage.Outputs, rejects []Reject) error {
+	rec := o.rejectBatch(out.Allocator(), rejects)
+	defer rec.Release()
+	return out.SendTo(ctx, o.Reject, rec)
+}
+
+// rejectBatch builds the reject pipe's batch of rejects.
+func (o *CSVOrigin) rejectBatch(mem memory.Allocator, rejects []Reject) arrow.RecordBatch {
 	schema := rejectSchema(o.schema)
-	b := openstage.NewBuilder(out.Allocator(), schema)
+	b := openstage.NewBuilder(mem, schema)
 	defer b.Release()
 	n := o.schema.NumFields()
 	for _, rj := range rejects {
@@ -405,7 +425,31 @@ func (o *CSVOrigin) sendRejects(ctx context.Context, out *openstage.Outputs, rej
 		b.Field(n).(*array.Int64Builder).Append(rj.Line)
 		b.Field(n + 1).(*array.StringBuilder).Append(rj.Err.Error())
 	}
-	rec := b.Build()
-	defer rec.Release()
-	return out.SendTo(ctx, o.Reject, rec)
+	return b.Build()
+}
+
+// FoldFilter implements openstage.FilterFolder: the condition is tested
+// while parsing, on its column converted first, and the other columns of
+// the rows that fail are not converted (ReadOptions.Where). Not with a
+// reject pipe (every row that does not convert must be rejected), nor on
+// the filename column or a column left out by projection.
+func (o *CSVOrigin) FoldFilter(c *openstage.Condition) (string, bool) {
+	o.fold = nil
+	if c == nil || o.Reject != "" || o.schema == nil || c.Column == o.FilenameColumn && o.FilenameColumn != "" {
+		return "", false
+	}
+	idx := o.schema.FieldIndices(c.Column)
+	if len(idx) != 1 || o.sel != nil && !slices.Contains(o.sel, idx[0]) {
+		return "", false
+	}
+	kinds, err := schemaKinds(o.schema)
+	if err != nil {
+		return "", false
+	}
+	if _, err := compileWhere(c, o.schema, kinds); err != nil {
+		return "", false
+	}
+	cc := *c
+	o.fold = &cc
+	return fmt.Sprintf("rows that fail are dropped as they are parsed; their other columns are not converted"), true
 }

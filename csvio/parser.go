@@ -25,6 +25,7 @@ type chunkResult struct {
 	batch   arrow.RecordBatch // nil when there are no rows and no rejects
 	rejects []Reject
 	err     error // reported after batch
+	dropped int   // rows left out by ReadOptions.Where
 }
 
 // parser turns chunks into record batches. One per worker.
@@ -44,6 +45,14 @@ type parser struct {
 	inq     uint64  // block path: all ones inside quotes
 	tbuf    []byte  // the chunk decoded to UTF-8, when it had to be
 	bad     badByte // the first NUL or invalid byte of the chunk
+
+	// Filtering while reading (where.go).
+	where     *whereTest
+	wscratch  column  // the condition's column of a block
+	wsel      []int32 // the rows of a block that pass
+	wix       []int32 // their separator index, one column at a time
+	blockKept int     // rows the last block kept
+	wkept     float64 // the share of rows the previous chunk kept
 }
 
 func newParser(cfg *readConfig, file, schema *arrow.Schema, kinds []colKind, forms []form) *parser {
@@ -83,8 +92,14 @@ func (p *parser) parse(ch *chunk) (res chunkResult) {
 	cols := p.cols
 	ncols := len(cols)
 	nullEmpty, nullOthers := cfg.nullEmpty, len(cfg.nullOthers) > 0
+	hint := ch.rowsHint
+	if p.where != nil && p.wkept > 0 {
+		// Size the columns for the share of rows the condition kept in
+		// the previous chunk (they grow if more pass).
+		hint = min(hint, int(float64(hint)*p.wkept*1.15)+256)
+	}
 	for i := range cols {
-		cols[i].begin(mem, ch.rowsHint)
+		cols[i].begin(mem, hint)
 		cols[i].fast = cfg.fastPath(cols[i].kind)
 	}
 	rows := 0
@@ -108,7 +123,8 @@ rowLoop:
 				end := int(p.idx[kk-1]) + 1
 				line += int64(bytes.Count(buf[pos:end], nlBytes))
 				pos, k = end, kk
-				rows += r
+				rows += p.blockKept
+				res.dropped += r - p.blockKept
 				capRows = cols[0].capN
 				continue
 			}
@@ -134,6 +150,11 @@ rowLoop:
 		if next, nl, ok := p.fastRow(buf, pos, eof); ok {
 			pos = next
 			line += int64(nl)
+			if p.where != nil && !p.where.keep(&cols[p.where.col], rows) {
+				p.rollback(ncols, rows)
+				res.dropped++
+				continue
+			}
 			rows++
 			continue
 		}
@@ -285,6 +306,20 @@ rowLoop:
 			}
 			if nf != ncols {
 				e = cfg.errf(rowLine, "", "row has %d fields, %s %d", nf, p.countWord(), ncols)
+			} else if w := p.where; w != nil && w.col != ci {
+				// A row the condition drops is not converted: not an error.
+				var fails bool
+				if w.col < ci {
+					fails = !w.keep(&cols[w.col], rows)
+				} else {
+					f := p.fields[w.col-ci-1]
+					fails = p.whereRaw(d.fieldValue(buf, f, p.scratch), f.quoted)
+				}
+				if fails {
+					p.rollback(ci, rows)
+					res.dropped++
+					continue rowLoop
+				}
 			}
 			p.rollback(ci, rows)
 			if !cfg.CollectRejects {
@@ -294,7 +329,15 @@ rowLoop:
 			res.rejects = append(res.rejects, Reject{Line: rowLine, Record: p.record(buf, rowStart, eof), Err: e})
 			continue rowLoop
 		}
+		if p.where != nil && !p.where.keep(&cols[p.where.col], rows) {
+			p.rollback(ncols, rows)
+			res.dropped++
+			continue
+		}
 		rows++
+	}
+	if p.where != nil && ch.rowsHint > 0 {
+		p.wkept = float64(rows) / float64(ch.rowsHint)
 	}
 	if failErr == nil && p.bad.at >= 0 {
 		failErr = p.badErr(ch, buf[:cap(buf)], p.colName(0))

@@ -19,7 +19,8 @@ type Reader struct {
 	file   *arrow.Schema // every column of the file
 	schema *arrow.Schema // the columns of the batches (ReadOptions.Select)
 	kinds  []colKind
-	forms  []form // of every column of the file
+	forms  []form     // of every column of the file
+	where  *whereTest // ReadOptions.Where
 	src    io.Reader
 
 	parent context.Context
@@ -36,6 +37,7 @@ type Reader struct {
 	cur     *chunk // chunk whose result Next is waiting for
 	rejects []Reject
 	closed  bool
+	dropped int64 // rows left out by ReadOptions.Where
 }
 
 // NewReader reads r from its start (including the header when opts.Header)
@@ -67,12 +69,18 @@ func NewReaderContext(ctx context.Context, r io.Reader, schema *arrow.Schema, op
 		rd.forms = schemaForms(schema, rd.kinds)
 		rd.kinds, rd.schema, rd.err = project(schema, rd.kinds, opts.Select)
 	}
+	if rd.err == nil && opts.Where != nil {
+		rd.where, rd.err = compileWhere(opts.Where, schema, rd.kinds)
+	}
 	return rd
 }
 
 // Schema returns the schema of the batches: the schema given to
 // NewReaderContext, or the selected part of it (ReadOptions.Select).
 func (r *Reader) Schema() *arrow.Schema { return r.schema }
+
+// Dropped returns how many rows ReadOptions.Where has left out so far.
+func (r *Reader) Dropped() int64 { return r.dropped }
 
 // Rejects returns the rows left out of the batch last returned by Next
 // (CollectRejects only), in input order.
@@ -126,6 +134,7 @@ func (r *Reader) Next() (arrow.RecordBatch, error) {
 			return nil, r.ctxErr()
 		}
 		r.cur = nil
+		r.dropped += int64(res.dropped)
 		if res.err != nil {
 			r.err = res.err
 			r.cancel() // stop reading ahead
@@ -185,6 +194,7 @@ func (r *Reader) Close() error {
 func (r *Reader) work() {
 	defer r.wg.Done()
 	p := newParser(r.cfg, r.file, r.schema, r.kinds, r.forms)
+	p.where = r.where
 	for ch := range r.jobs {
 		if r.ctx.Err() != nil {
 			r.putBuf(ch.buf)

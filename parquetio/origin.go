@@ -32,8 +32,10 @@ type ParquetOrigin struct {
 	Columns   openstage.Strings `param:"columns" doc:"Columns to read, in this order (default: every column, in the file's order). The others are not read from disk."`
 	BatchRows int               `param:"batch_rows" default:"65536" doc:"Most rows per batch (a batch never spans two row groups); 0 means 65536."`
 
-	schema  *arrow.Schema // planned
-	project []string      // Project: the columns read downstream (nil: all)
+	schema  *arrow.Schema        // planned
+	project []string             // Project: the columns read downstream (nil: all)
+	fold    *openstage.Condition // FoldFilter: row groups it rules out are skipped (filter.go)
+	skipped int64                // row groups skipped by the last Pump
 }
 
 // Project implements openstage.Projector: columns no stage reads are not
@@ -72,7 +74,14 @@ of any unit and time zone become timestamp (microseconds, UTC: the instant is
 kept, nanoseconds are rounded down; a timestamp without a zone is read as
 UTC). Any other type (decimal, uint64, time, interval, fixed-size binary,
 lists, maps, structs) is a validation error naming the column: leave it out
-with columns. Nulls stay nulls.`,
+with columns. Nulls stay nulls.
+
+A Filter (field, condition, value) reading this origin, directly or through
+stages that pass its column unchanged, lets the origin skip every row group
+whose statistics (min, max, null count) rule out all its rows: such a group
+is not read (openstage validate --explain shows it; the counter
+row_groups_skipped counts them; the Filter still runs on the others).
+Timestamp and unsigned integer columns are not used for this.`,
 		New: func() any { return &ParquetOrigin{} },
 		Example: `- name: orders_reader
   type: ParquetOrigin
@@ -281,7 +290,11 @@ func (o *ParquetOrigin) resolve(r *reader) ([]column, *arrow.Schema, error) {
 // Pump implements openstage.Origin: it sends the file's rows one row group
 // after the other, in batches of at most batch_rows rows.
 func (o *ParquetOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
-	return o.pump(ctx, out.Allocator(), func(rec arrow.RecordBatch) error { return out.Send(ctx, rec) })
+	err := o.pump(ctx, out.Allocator(), func(rec arrow.RecordBatch) error { return out.Send(ctx, rec) })
+	if o.skipped > 0 {
+		out.Count("row_groups_skipped", o.skipped)
+	}
+	return err
 }
 
 // pump is Pump with its dependencies on the engine spelled out: batches are
@@ -310,11 +323,17 @@ func (o *ParquetOrigin) pump(ctx context.Context, mem memory.Allocator, send fun
 		leaves[i] = c.leaf
 	}
 	var row int64 // rows sent so far
+	o.skipped = 0
 	for rg := range r.pq.NumRowGroups() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if r.pq.MetaData().RowGroup(rg).NumRows() == 0 {
+			continue
+		}
+		if o.skipRowGroup(r.pq, cols, rg) {
+			o.skipped++
+			row += r.pq.MetaData().RowGroup(rg).NumRows()
 			continue
 		}
 		n, err := o.pumpRowGroup(ctx, mem, send, r, cols, schema, leaves, rg, row)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,8 +53,10 @@ func (s *countingSink) Sink(ctx context.Context, in *openstage.Inputs) error {
 // local server, with the schema inferred (every page fetched at
 // validation, then read back) and declared (pages streamed through the
 // run), at concurrency 1 and 4, and, as the floor of the plain approach,
-// with curl in a shell loop writing each page to /dev/null. Run it once,
-// under the benchmark lock:
+// with curl in a shell loop writing each page to /dev/null; once as fast
+// as the server answers, once with 20 ms added to each answer (a remote
+// API's round trip, where concurrency pays). Run it once, under the
+// benchmark lock:
 //
 //	flock /work/.bench.lock go test -run '^$' -bench RESTOrigin1M -benchtime 1x ./restio
 func BenchmarkRESTOrigin1M(b *testing.B) {
@@ -62,7 +65,9 @@ func BenchmarkRESTOrigin1M(b *testing.B) {
 	for _, p := range pages {
 		bytes += int64(len(p))
 	}
+	var latency atomic.Int64 // added to every answer, as a remote API's round trip
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(latency.Load()))
 		n, err := strconv.Atoi(r.URL.Query().Get("page"))
 		if err != nil || n < 1 || n > len(pages) {
 			w.Write([]byte(`{"data":[],"meta":{"total":1000000}}`))
@@ -73,17 +78,37 @@ func BenchmarkRESTOrigin1M(b *testing.B) {
 	}))
 	defer srv.Close()
 	b.Logf("1,000 pages, %.1f MB of JSON", float64(bytes)/1e6)
+	// CPU seconds of this process (server and client) and of its children
+	// (curl, sh): less sensitive than wall time to a loaded machine.
+	cpu := func() float64 {
+		var self, kids syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+		syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+		t := func(r syscall.Rusage) float64 {
+			return float64(r.Utime.Sec+r.Stime.Sec) + float64(r.Utime.Usec+r.Stime.Usec)/1e6
+		}
+		return t(self) + t(kids)
+	}
+	var cpu0 float64
 	report := func(b *testing.B, start time.Time) {
 		secs := time.Since(start).Seconds() / float64(b.N)
 		b.ReportMetric(1e6/secs, "rows/s")
 		b.ReportMetric(secs, "s/download")
+		b.ReportMetric((cpu()-cpu0)/float64(b.N), "cpu-s/download")
 	}
+	for _, lat := range []time.Duration{0, 20 * time.Millisecond} {
+		latency.Store(int64(lat))
+		b.Run(fmt.Sprintf("latency=%v", lat), func(b *testing.B) { benchDownloads(b, srv.URL, report, func() { cpu0 = cpu() }) })
+	}
+}
 
+func benchDownloads(b *testing.B, url string, report func(*testing.B, time.Time), mark func()) {
 	b.Run("curl_loop", func(b *testing.B) {
 		if _, err := exec.LookPath("curl"); err != nil {
 			b.Skip("no curl")
 		}
-		script := fmt.Sprintf(`for i in $(seq 1 1000); do curl -s -o /dev/null "%s/users?page=$i" || exit 1; done`, srv.URL)
+		script := fmt.Sprintf(`for i in $(seq 1 1000); do curl -s -o /dev/null "%s/users?page=$i" || exit 1; done`, url)
+		mark()
 		start := time.Now()
 		for b.Loop() {
 			if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
@@ -95,10 +120,11 @@ func BenchmarkRESTOrigin1M(b *testing.B) {
 	for _, mode := range []string{"inferred", "declared"} {
 		for _, conc := range []int{1, 4} {
 			b.Run(fmt.Sprintf("%s/concurrency=%d", mode, conc), func(b *testing.B) {
+				mark()
 				start := time.Now()
 				for b.Loop() {
 					o := openstage.New("users", func(o *restio.APIRestOrigin) {
-						o.URL = srv.URL + "/users"
+						o.URL = url + "/users"
 						o.JSONPath = "data"
 						o.Concurrency = conc
 						o.Pagination = restio.Pagination{Type: "page", TotalPath: "meta.total"}

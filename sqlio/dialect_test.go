@@ -131,3 +131,27 @@ func TestSQLStagesByDriver(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLDestinationConformance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	openstagetest.TestDestination(t, openstagetest.DestinationCase{
+		New: func(*testing.T) any {
+			return openstage.New("", func(d *SQLDestination) {
+				d.Driver, d.DSN, d.Table, d.Mode, d.CreateIfMissing = "sqlite", openstage.NewSecret(path), "t", "append", true
+			}).Component()
+		},
+		Read: func(t *testing.T) ([][]any, bool) {
+			if _, err := os.Stat(path); err != nil {
+				return nil, false
+			}
+			res, err := openstagetest.RunOrigin(t, liteOrigin(path, "SELECT * FROM t ORDER BY id"))
+			if err != nil {
+				if strings.Contains(err.Error(), "no such table") {
+					return nil, false
+				}
+				t.Fatal(err)
+			}
+			return res.Outputs["out"].Rows, true
+		},
+	})
+}

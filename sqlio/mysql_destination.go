@@ -276,7 +276,8 @@ func (d *MySQLDestination) load(ctx context.Context, q mysqlExec, target, target
 		}
 		return nil
 	}
-	loader := &textLoader{ctx: ctx, in: in, f: mysqlText}
+	loader := newTextLoader(ctx, in, mysqlText)
+	defer loader.Close()
 	name := fmt.Sprintf("openstage_%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return loader })
 	defer mysql.DeregisterReaderHandler(name)
@@ -296,8 +297,8 @@ func (d *MySQLDestination) load(ctx context.Context, q mysqlExec, target, target
 		stmt += " SET " + strings.Join(set, ", ")
 	}
 	if _, err := q.ExecContext(ctx, stmt); err != nil {
-		if loader.err != nil && loader.err != io.EOF {
-			return loader.err
+		if err := loader.inErr(); err != nil && err != io.EOF {
+			return err
 		}
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1148 || me.Number == 3948 || me.Number == 4166) {

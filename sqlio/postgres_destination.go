@@ -174,10 +174,11 @@ func (d *PostgresDestination) Sink(ctx context.Context, in *openstage.Inputs) er
 	}
 	cols := openstage.ColumnNames(d.schema)
 	copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN", target, postgresDialect.quoteAll(cols))
-	loader := &textLoader{ctx: ctx, in: in, f: pgText}
+	loader := newTextLoader(ctx, in, pgText)
+	defer loader.Close()
 	if _, err := conn.PgConn().CopyFrom(ctx, loader, copySQL); err != nil {
-		if loader.err != nil && loader.err != io.EOF {
-			return loader.err
+		if err := loader.inErr(); err != nil && err != io.EOF {
+			return err
 		}
 		return d.fail(ctx, err, "")
 	}

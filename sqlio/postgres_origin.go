@@ -301,6 +301,9 @@ func (o *PostgresOrigin) Pump(ctx context.Context, out *openstage.Outputs) error
 	args = append(args, o.proj.args...)
 	b := newBatcher(out.Allocator(), schemaOf(schema), o.batchRows())
 	defer b.release()
+	if len(args) == 0 {
+		return o.pumpCopy(ctx, conn, scrub, sql, base, cols, b, out)
+	}
 	for i, c := range cols {
 		decs[i] = pgDecoderFor(c, b.field(i))
 	}

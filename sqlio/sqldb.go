@@ -3,8 +3,10 @@ package sqlio
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -139,65 +141,139 @@ func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, 
 	base := rd.base(dr.d)
 	q := dr.d.selectFrom(base, names, r.proj.where)
 	args := append(append([]any{}, rd.Params...), r.proj.args...)
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return scrub.err(queryError(dr.wrapErr(err), rd.Table))
-	}
-	defer rows.Close()
-	if got, err := rows.Columns(); err != nil || len(got) != len(cols) {
-		return fmt.Errorf("the query's columns changed since the job was validated: it now returns %v", got)
-	}
 	b := newBatcher(out.Allocator(), schemaOf(cols), rd.batchRows())
 	defer b.release()
-	ptrs := make([]any, len(cols))
-	raws := make([]sql.RawBytes, len(cols))
-	vals := make([]any, len(cols))
-	for i := range cols {
-		if dr.raw {
-			ptrs[i] = &raws[i]
-		} else {
-			ptrs[i] = &vals[i]
-		}
-	}
 	appenders := make([]func(array.Builder, sql.RawBytes) error, len(cols))
 	for i, c := range cols {
 		appenders[i] = rawAppender(c)
 	}
 	row := int64(0)
-	for rows.Next() {
+	// each appends one row of values as the driver gives them.
+	each := func(vals []any, raw bool) error {
 		row++
-		if err := rows.Scan(ptrs...); err != nil {
-			return scrub.err(fmt.Errorf("row %d: %w", row, dr.wrapErr(err)))
-		}
 		for i := range cols {
 			var err error
-			if dr.raw {
-				if raws[i] == nil {
-					b.field(i).AppendNull()
-					continue
+			switch v := vals[i].(type) {
+			case nil:
+				b.field(i).AppendNull()
+				continue
+			case []byte:
+				if raw {
+					err = appenders[i](b.field(i), v)
+					break
 				}
-				err = appenders[i](b.field(i), raws[i])
-			} else {
-				err = appendValue(b.field(i), vals[i])
+				err = appendValue(b.field(i), v)
+			default:
+				err = appendValue(b.field(i), v)
 			}
 			if err != nil {
 				return fmt.Errorf("row %d, column '%s' (%s): %w", row, cols[i].name, cols[i].dbType, err)
 			}
 		}
-		if err := b.row(ctx, out); err != nil {
+		return b.row(ctx, out)
+	}
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var de *dbError
+		if errors.As(err, &de) || strings.HasPrefix(err.Error(), "row ") {
+			return scrub.err(err)
+		}
+		return scrub.err(queryError(dr.wrapErr(err), rd.Table))
+	}
+	if dr.raw {
+		// The driver's rows directly: its text values, no conversion by
+		// database/sql for each value.
+		if err := rawQuery(ctx, db, q, args, len(cols), each); err != nil {
+			return fail(err)
+		}
+		return b.flush(ctx, out)
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	if got, err := rows.Columns(); err != nil || len(got) != len(cols) {
+		return fmt.Errorf("the query's columns changed since the job was validated: it now returns %v", got)
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return scrub.err(fmt.Errorf("row %d: %w", row+1, dr.wrapErr(err)))
+		}
+		if err := each(vals, false); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return scrub.err(queryError(dr.wrapErr(err), rd.Table))
+		return fail(err)
 	}
 	return b.flush(ctx, out)
+}
+
+// rawQuery runs q on one connection through the driver's own interfaces
+// and calls each with every row's values ([]byte valid until the next row).
+func rawQuery(ctx context.Context, db *sql.DB, q string, args []any, ncols int, each func([]any, bool) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		named := make([]sqldriver.NamedValue, len(args))
+		for i, a := range args {
+			v, err := sqldriver.DefaultParameterConverter.ConvertValue(a)
+			if err != nil {
+				return fmt.Errorf("params: value %d: %w", i+1, err)
+			}
+			named[i] = sqldriver.NamedValue{Ordinal: i + 1, Value: v}
+		}
+		var rows sqldriver.Rows
+		err := sqldriver.ErrSkip
+		if qc, ok := dc.(sqldriver.QueryerContext); ok {
+			rows, err = qc.QueryContext(ctx, q, named)
+		}
+		if errors.Is(err, sqldriver.ErrSkip) {
+			pc, ok := dc.(sqldriver.ConnPrepareContext)
+			if !ok {
+				return errors.New("the driver cannot prepare statements")
+			}
+			st, perr := pc.PrepareContext(ctx, q)
+			if perr != nil {
+				return perr
+			}
+			defer st.Close()
+			rows, err = st.(sqldriver.StmtQueryContext).QueryContext(ctx, named)
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if got := rows.Columns(); len(got) != ncols {
+			return fmt.Errorf("the query's columns changed since the job was validated: it now returns %v", got)
+		}
+		dest := make([]sqldriver.Value, ncols)
+		vals := make([]any, ncols)
+		for {
+			if err := rows.Next(dest); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			for i, v := range dest {
+				vals[i] = v
+			}
+			if err := each(vals, true); err != nil {
+				return err
+			}
+		}
+	})
 }
 
 // rawAppender reads a value in a database's text form (MySQL's text

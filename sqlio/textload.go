@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -32,35 +33,124 @@ var (
 )
 
 // textLoader is an io.Reader of the rows of an input pipe in a textFormat,
-// for a driver that streams a reader to the server. It receives the
-// batches as the driver reads.
+// for a driver that streams a reader to the server. A goroutine receives
+// and encodes the next batches while the driver sends the current one, so
+// that encoding overlaps the server's work; Close stops it.
 type textLoader struct {
 	ctx  context.Context
 	in   *openstage.Inputs
 	f    textFormat
+	rows int64
+	err  error // the input's error (io.EOF at its end), seen by Read
+
+	mu       sync.Mutex
+	inputErr error // err, for the destination: the driver may still be in Read when it returns
+	once     sync.Once
+	cancel   context.CancelFunc
+	ready    chan encoded
+	free     chan []byte
+	done     chan struct{}
+	cur      []byte
+	off      int
+}
+
+type encoded struct {
 	buf  []byte
-	off  int
 	rows int64
 	err  error
 }
 
+func newTextLoader(ctx context.Context, in *openstage.Inputs, f textFormat) *textLoader {
+	l := &textLoader{ctx: ctx, in: in, f: f}
+	l.start()
+	return l
+}
+
+// inErr returns the input's error that stopped Read, if any.
+func (l *textLoader) inErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inputErr
+}
+
+func (l *textLoader) start() {
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.cancel = cancel
+	l.ready, l.free, l.done = make(chan encoded, 2), make(chan []byte, 3), make(chan struct{})
+	for range 3 {
+		l.free <- nil
+	}
+	go func() {
+		defer close(l.done)
+		for {
+			var buf []byte
+			select {
+			case buf = <-l.free:
+			case <-ctx.Done():
+				return
+			}
+			dp, err := l.in.Recv(ctx)
+			var e encoded
+			if err != nil {
+				e.err = err
+			} else {
+				e.buf, e.rows = l.f.appendBatch(buf[:0], dp.Batch), dp.Batch.NumRows()
+				dp.Batch.Release()
+			}
+			select {
+			case l.ready <- e:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
 func (l *textLoader) Read(p []byte) (int, error) {
-	for l.off == len(l.buf) {
+	for l.off == len(l.cur) {
 		if l.err != nil {
 			return 0, l.err
 		}
-		dp, err := l.in.Recv(l.ctx)
-		if err != nil {
-			l.err = err
-			return 0, err
+		if l.cur != nil {
+			l.free <- l.cur
+			l.cur = nil
 		}
-		l.buf, l.off = l.f.appendBatch(l.buf[:0], dp.Batch), 0
-		l.rows += dp.Batch.NumRows()
-		dp.Batch.Release()
+		var e encoded
+		select {
+		case e = <-l.ready:
+		case <-l.done: // stopped by cancellation, maybe without a word
+			select {
+			case e = <-l.ready:
+			default:
+				if e.err = l.ctx.Err(); e.err == nil {
+					e.err = context.Canceled
+				}
+			}
+		}
+		if e.err != nil {
+			l.err = e.err
+			l.mu.Lock()
+			l.inputErr = e.err
+			l.mu.Unlock()
+			return 0, e.err
+		}
+		l.cur, l.off = e.buf, 0
+		l.rows += e.rows
 	}
-	n := copy(p, l.buf[l.off:])
+	n := copy(p, l.cur[l.off:])
 	l.off += n
 	return n, nil
+}
+
+// Close stops the encoding goroutine and waits for it.
+func (l *textLoader) Close() {
+	l.once.Do(func() {
+		l.cancel()
+		<-l.done
+	})
 }
 
 var _ io.Reader = (*textLoader)(nil)

@@ -60,6 +60,11 @@ type RemoveDuplicates struct {
 	// fullSort disables the streaming best-row pass (dedup_best.go) for
 	// sort_by, so that tests can compare it with the full sort.
 	fullSort bool
+	// absorbed are the keys of a Sort upstream whose order this stage
+	// computes itself (the plan optimizer, optimize.go): they follow
+	// sort_by; in is the input planned.
+	absorbed []SortKey
+	in       *arrow.Schema
 }
 
 var _ openstage.Accumulator = (*RemoveDuplicates)(nil)
@@ -171,8 +176,8 @@ func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 	case len(r.Ascending) > 1 && len(r.Ascending) != len(r.SortBy):
 		return fmt.Errorf("ascending has %d values but sort_by has %d columns; give one value or one per column", len(r.Ascending), len(r.SortBy))
 	}
-	if len(r.SortBy) > 0 {
-		keys := make([]SortKey, len(r.SortBy))
+	if len(r.SortBy) > 0 || len(r.absorbed) > 0 {
+		keys := make([]SortKey, len(r.SortBy), len(r.SortBy)+len(r.absorbed))
 		for i, c := range r.SortBy {
 			keys[i] = SortKey{Field: c}
 			switch {
@@ -182,14 +187,19 @@ func (r *RemoveDuplicates) Plan(_ context.Context, p *openstage.Plan) error {
 				keys[i].Descending = !r.Ascending[i]
 			}
 		}
+		keys = append(keys, r.absorbed...)
 		cols, err := sortPlanKeys(in, keys, "sort by")
 		if err != nil {
 			return err
 		}
 		r.sortBy = cols
 	}
-	r.budget, r.tempDir, r.ncols = p.MemoryBudget(), p.TempDir(), in.NumFields()
-	passThrough(p, slices.Concat(r.Key, r.SortBy)...)
+	r.budget, r.tempDir, r.ncols, r.in = p.MemoryBudget(), p.TempDir(), in.NumFields(), in
+	reads := slices.Concat(r.Key, r.SortBy)
+	for _, k := range r.absorbed {
+		reads = append(reads, k.Field)
+	}
+	passThrough(p, reads...)
 	p.SetOutputs(in)
 	return nil
 }

@@ -38,13 +38,20 @@ type Sort struct {
 	cols    []kernel.SortRef
 	budget  int64
 	tempDir string
+
+	// Set by the plan optimizer (optimize.go): skip passes the rows on
+	// unsorted, a later stage sorting instead; absorbed are the keys of a
+	// Sort upstream whose order this one computes.
+	skip     bool
+	absorbed []SortKey
+	in       *arrow.Schema
 }
 
 var _ openstage.Accumulator = (*Sort)(nil)
 
 // Accumulates implements openstage.Accumulator: Sort holds its input (up to
 // its memory budget, then spills sorted runs).
-func (s *Sort) Accumulates() bool { return true }
+func (s *Sort) Accumulates() bool { return !s.skip }
 
 // SortKey is one key of a Sort: a column and its direction.
 type SortKey struct {
@@ -164,14 +171,15 @@ func (s *Sort) Plan(_ context.Context, p *openstage.Plan) error {
 	if _, err := sortNullsFirst(s.Nulls); err != nil {
 		return err
 	}
-	cols, err := sortPlanKeys(in, s.Keys, "sort by")
+	keys := s.allKeys()
+	cols, err := sortPlanKeys(in, keys, "sort by")
 	if err != nil {
 		return err
 	}
-	s.cols = cols
+	s.cols, s.in = cols, in
 	s.budget, s.tempDir = p.MemoryBudget(), p.TempDir()
-	reads := make([]string, len(s.Keys))
-	for i, k := range s.Keys {
+	reads := make([]string, len(keys))
+	for i, k := range keys {
 		reads[i] = k.Field
 	}
 	passThrough(p, reads...)
@@ -209,6 +217,11 @@ func sortPlanKeys(s *arrow.Schema, keys []SortKey, verb string) ([]kernel.SortRe
 // Process gathers the input, sorts it and sends it; past the memory budget
 // it sorts runs to spill files and merges them.
 func (s *Sort) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	if s.skip {
+		return in.ForEach(ctx, func(dp openstage.DataPackage) error {
+			return out.Send(ctx, dp.Batch)
+		})
+	}
 	nullsFirst, _ := sortNullsFirst(s.Nulls)
 	srt := &outofcore.Sorter{Budget: s.budget, Dir: s.tempDir, Alloc: out.Allocator(), Keys: s.cols, NullsFirst: nullsFirst}
 	defer srt.Release()

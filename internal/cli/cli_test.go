@@ -91,7 +91,9 @@ func listDir(t *testing.T, dir string) []string {
 func TestRunWritesOutputAndSummary(t *testing.T) {
 	out := t.TempDir()
 	// Flags after the job file.
-	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--param", "min_age=18")
+	// As written: optimized, the reader applies the Filter while reading
+	// (TestOptimizedSummary).
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--param", "min_age=18", "--no-optimize")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -114,7 +116,7 @@ func TestRunWritesOutputAndSummary(t *testing.T) {
 
 func TestVerboseLogsStages(t *testing.T) {
 	out := t.TempDir()
-	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--verbose", "--quiet")
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--verbose", "--quiet", "--no-optimize")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/aitest"
 	"github.com/open-stage/openstage/internal/cli"
 )
 
@@ -541,5 +542,76 @@ func TestProgressLine(t *testing.T) {
 		if got := cli.ProgressLine(c.st, c.rate, 20); !regexp.MustCompile(c.want).MatchString(got) {
 			t.Errorf("ProgressLine(%+v) = %q, want %s", c.st, got, c.want)
 		}
+	}
+}
+
+// An AI stage's retry is a warning record of the stage, and its tokens
+// show in the summary; the key appears nowhere.
+func TestAIStageRetryLoggedAndTokensShown(t *testing.T) {
+	const key = "sk-test-KEY-0123456789"
+	var mu sync.Mutex
+	calls := 0
+	srv := aitest.NewOpenAI(key, func(req aitest.Request) aitest.Reply {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			return aitest.Reply{Status: 429}
+		}
+		return aitest.Echo(req)
+	})
+	defer srv.Close()
+	dir := t.TempDir()
+	job := writeFile(t, filepath.Join(dir, "ai.yaml"), `name: ai_job
+params:
+  key: `+key+`
+stages:
+  - {name: rows, type: Generator, rows: 4, columns: [{name: id}, {name: amount, type: float64, pattern: cycle, values: [1.5, 20]}]}
+  - name: enrich
+    type: OpenAIPromptTransformer
+    base_url: `+srv.URL+`/v1
+    api_key: ${key}
+    prompt: Keep the table as it is.
+    retry_delay: 1ms
+    concurrency: 1
+  - {name: show, type: Printer, rows: 0}
+pipes:
+  - {name: p1, from: rows, to: enrich}
+  - {name: p2, from: enrich, to: show}
+`)
+	gw, received := pushgateway(t)
+	var stdout, stderr bytes.Buffer
+	if c := cli.Main([]string{"run", job, "--log-format", "json", "--log-level", "warn", "--metrics-push", gw.URL}, &stdout, &stderr); c != 0 {
+		t.Fatalf("exit %d\n%s", c, stderr.String())
+	}
+	out := stderr.String()
+	if strings.Contains(out, key) || strings.Contains(stdout.String(), key) {
+		t.Errorf("the key is shown:\n%s", out)
+	}
+	var retry map[string]any
+	for _, rec := range jsonRecords(t, out) {
+		if rec["msg"] == "retrying request" {
+			retry = rec
+		}
+	}
+	if retry == nil || retry["job"] != "ai_job" || retry["stage"] != "enrich" || retry["type"] != "OpenAIPromptTransformer" || retry["attempt"] != 1.0 || retry["level"] != "WARN" {
+		t.Errorf("retry record: %v\n%s", retry, out)
+	}
+	if !regexp.MustCompile(`tokens in/out`).MatchString(out) || !regexp.MustCompile(`enrich\s+OpenAIPromptTransformer\s+4\s+4\s+0\s+1\s+\S+\s+\S+\s+\d+/\d+`).MatchString(out) {
+		t.Errorf("the summary shows no tokens for the AI stage:\n%s", out)
+	}
+	pushes := received()
+	if len(pushes) != 1 {
+		t.Fatalf("pushes: %v", pushes)
+	}
+	enrich := map[string]string{"stage": "enrich", "type": "OpenAIPromptTransformer"}
+	for _, name := range []string{"openstage_stage_input_tokens_total", "openstage_stage_output_tokens_total"} {
+		if v, ok := value(pushes[0].mfs, name, enrich); !ok || v <= 0 {
+			t.Errorf("%s = %v (present %v)", name, v, ok)
+		}
+	}
+	if v, ok := value(pushes[0].mfs, "openstage_stage_counter_total", map[string]string{"stage": "enrich", "counter": "retries"}); !ok || v != 1 {
+		t.Errorf("retries counter = %v (present %v)", v, ok)
 	}
 }

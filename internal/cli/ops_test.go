@@ -38,7 +38,7 @@ func writeFile(t *testing.T, path, text string) string {
 func TestReportOfSuccessfulRun(t *testing.T) {
 	out := t.TempDir()
 	rep := filepath.Join(out, "run.json")
-	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--report", rep)
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--report", rep, "--no-optimize") // the figures as written
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -186,7 +186,7 @@ func jsonRecords(t *testing.T, stderr string) []map[string]any {
 
 func TestJSONLogs(t *testing.T) {
 	out := t.TempDir()
-	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--log-format", "json", "--quiet")
+	r := run(t, "run", "testdata/jobs/adults.yaml", "--param", "out_dir="+out, "--log-format", "json", "--quiet", "--no-optimize")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}

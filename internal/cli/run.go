@@ -60,7 +60,10 @@ type runFlags struct {
 	dryRun         bool
 	schema         bool
 	format         string
+	explain        bool
+	noOptimize     bool
 	set            map[string]bool // flags given on the command line
+	rn             runnerFlags     // --runner, --beam-option (runner.go)
 }
 
 func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
@@ -72,10 +75,13 @@ func (rf *runFlags) register(fs *flag.FlagSet, validate bool) {
 	fs.StringVar(&rf.tempDir, "temp-dir", "", "folder for spill files (default: the system's temporary folder)")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&rf.logLevel, "log-level", "", "log level: debug, info, warn or error (default warn; info with --verbose or --log-format)")
+	fs.BoolVar(&rf.noOptimize, "no-optimize", false, "run the job exactly as written: no projection pushdown, no filter applied while reading, no plan rewrite")
 	fs.BoolVar(&rf.overwrite, "overwrite", false, "every file destination replaces an existing file, even with if_exists: fail (DataStage's APT_CLOBBER_OUTPUT)")
+	rf.rn.register(fs)
 	if validate {
 		fs.BoolVar(&rf.schema, "schema", false, "print the columns and types of every pipe")
 		fs.StringVar(&rf.format, "format", "text", "with --schema: text or json")
+		fs.BoolVar(&rf.explain, "explain", false, "print how the optimizer rewrote the plan (what each rewritten stage does instead)")
 		return
 	}
 	fs.BoolVar(&rf.dryRun, "dry-run", false, "run without calling paid services: AI stages print their first request and an estimate of requests and tokens on stderr and send nothing; no destination commits")
@@ -137,6 +143,10 @@ func runCmd(args []string, stdout, stderr io.Writer, validateOnly bool) int {
 		fmt.Fprintf(stderr, "openstage %s: give exactly one job file, got %d\n\n%s", name, len(pos), usage)
 		return ExitInvalid
 	}
+	if err := rf.rn.unsupported(&rf); err != nil {
+		fmt.Fprintf(stderr, "openstage %s: %v\n", name, err)
+		return ExitInvalid
+	}
 	if validateOnly {
 		return validateCmd(pos[0], &rf, stdout, stderr)
 	}
@@ -158,6 +168,7 @@ func prepare(path string, rf *runFlags, logw io.Writer) (*jobfile.File, *slog.Lo
 	job.Workers = rf.workers
 	job.TempDir = rf.tempDir
 	job.Logger = logger
+	job.NoOptimize = rf.noOptimize
 	if rf.memLimit != "" {
 		n, err := ParseSize(rf.memLimit)
 		if err != nil {
@@ -193,6 +204,9 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "openstage: invalid job: %v\n", sortProblems(err))
 		return ExitInvalid
 	}
+	if code := rf.rn.check(ctx, f, rf, stderr); code != ExitOK {
+		return code
+	}
 	if rf.schema {
 		if err := WriteSchemas(stdout, job, rf.format); err != nil {
 			fmt.Fprintf(stderr, "openstage: %v\n", err)
@@ -201,11 +215,15 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintf(stdout, "%s: job '%s' is valid (%d stages, %d pipes)\n", path, f.Name, len(job.Stages()), len(job.Pipes()))
-	for _, pr := range job.Projections() {
-		fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
-	}
-	for _, fo := range job.Folds() {
-		fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
+	if rf.explain || rf.verbose {
+		WriteExplain(stdout, job)
+	} else {
+		for _, pr := range job.Projections() {
+			fmt.Fprintf(stdout, "  %s reads %d of %d columns: %s (no stage uses the others)\n", pr.Stage, len(pr.Columns), pr.Of, strings.Join(pr.Columns, ", "))
+		}
+		for _, fo := range job.Folds() {
+			fmt.Fprintf(stdout, "  %s applies the filter of %s (%s) at the source: %s\n", fo.Origin, fo.Filter, fo.Condition, fo.How)
+		}
 	}
 	if rf.verbose { // how expressions run: the stages that can say implement Explain
 		for _, s := range job.Stages() {
@@ -217,6 +235,31 @@ func validateCmd(path string, rf *runFlags, stdout, stderr io.Writer) int {
 		}
 	}
 	return ExitOK
+}
+
+// WriteExplain writes the optimizer's rewrites of a validated job's plan,
+// one per line (openstage validate --explain).
+func WriteExplain(w io.Writer, job *openstage.Job) {
+	rw := job.Rewrites()
+	switch {
+	case job.NoOptimize:
+		fmt.Fprintln(w, "  plan: as written (--no-optimize)")
+		return
+	case len(rw) == 0:
+		fmt.Fprintln(w, "  plan: as written (no rewrite applies)")
+		return
+	}
+	fmt.Fprintf(w, "  plan: %s (--no-optimize runs it as written)\n", plural(len(rw), "rewrite"))
+	for _, r := range rw {
+		fmt.Fprintf(w, "    %s: %s\n", r.Rule, r.Detail)
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // WriteSchemas writes the schema of every pipe of a validated job as text
@@ -264,6 +307,12 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 		return writeReport(r, ExitInvalid)
 	}
 	job := f.Job
+	if !rf.rn.local() {
+		if _, err := rf.rn.runner(); err != nil {
+			fmt.Fprintf(stderr, "openstage run: %v\n", err)
+			return ExitInvalid
+		}
+	}
 	job.RowLimit = rf.rows
 	if rf.dryRun {
 		job.DryRun = logw
@@ -293,11 +342,17 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 		}
 	}
 	var progress *Progress
-	if !rf.quiet && IsTerminal(stderr) {
+	if !rf.quiet && IsTerminal(stderr) && rf.rn.local() {
 		progress = StartProgress(stderr, job.Stats)
 		logw.set(progress)
 	}
-	err = job.Run(ctx)
+	var summary *openstage.Summary
+	if rf.rn.local() {
+		err = job.Run(ctx)
+		summary = job.Summary()
+	} else {
+		summary, err = rf.rn.run(ctx, f, rf, logw)
+	}
 	if progress != nil {
 		progress.Stop()
 		logw.set(stderr)
@@ -307,10 +362,10 @@ func runJob(path string, rf *runFlags, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "openstage: warning: --metrics-push: %v\n", perr)
 		}
 	}
-	if s := job.Summary(); s != nil && !rf.quiet {
+	if s := summary; s != nil && !rf.quiet {
 		s.WriteTable(stderr)
 	}
-	if s := job.Summary(); s != nil {
+	if s := summary; s != nil {
 		rep.FromSummary(s, report.DefaultLayers)
 	} else if err != nil {
 		rep.Invalid(start, err)
