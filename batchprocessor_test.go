@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,60 @@ func TestBatchProcessorRebatch(t *testing.T) {
 			}
 			if next != rows {
 				t.Fatalf("batches cover %d rows, want %d", next, rows)
+			}
+		})
+	}
+}
+
+// failAt fails on the batch holding row n and counts the batches it was
+// given: none after the failing one may be processed (a destination must not
+// send more after an error).
+type failAt struct {
+	n     int64
+	calls atomic.Int32
+	after atomic.Int32
+}
+
+func (f *failAt) Plan(_ context.Context, p *openstage.Plan) error {
+	p.SetOutputs(p.InputSchema())
+	return nil
+}
+
+func (f *failAt) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	return openstage.BatchProcess(ctx, f, in, out)
+}
+
+func (f *failAt) ProcessBatch(_ context.Context, dp openstage.DataPackage, out *openstage.Emitter) error {
+	f.calls.Add(1)
+	if dp.FirstRow > f.n {
+		f.after.Add(1)
+	}
+	if dp.FirstRow <= f.n && f.n < dp.FirstRow+dp.Batch.NumRows() {
+		return fmt.Errorf("row %d: bad", f.n)
+	}
+	out.Send(dp.Batch)
+	return nil
+}
+
+func TestBatchProcessorStopsAfterError(t *testing.T) {
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			for range 20 {
+				f := &failAt{n: 55}
+				_, err := openstagetest.RunNodeWith(t, f, []openstagetest.Input{{Pipe: "in", Schema: nSchema, Rows: intRows(500), BatchRows: 10}}, []string{"out"}, openstagetest.Workers(workers))
+				if err == nil || !strings.Contains(err.Error(), "row 55: bad") {
+					t.Fatalf("error %v", err)
+				}
+				// With one worker nothing after the failing batch runs; with
+				// more, only what other workers took before the failure was
+				// known (the engine keeps at most 2*workers batches in flight).
+				limit := int32(0)
+				if workers > 1 {
+					limit = int32(2 * workers)
+				}
+				if f.after.Load() > limit {
+					t.Fatalf("%d batches after the failing one were processed (at most %d may have been in flight)", f.after.Load(), limit)
+				}
 			}
 		})
 	}

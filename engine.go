@@ -584,6 +584,9 @@ func (e *Emitter) release() {
 	e.items = nil
 }
 
+// errSkipped marks a batch not processed because an earlier one failed.
+var errSkipped = errors.New("skipped after an earlier batch failed")
+
 // runBatches runs a BatchProcessor on several workers and delivers each
 // batch's output in input order. A dispatcher hands each batch with a
 // one-slot result channel to the workers and queues the slot; the caller's
@@ -604,20 +607,31 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 	tasks := make(chan task, workers)
 	slots := make(chan chan result, 2*workers)
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
 				r := result{em: &Emitter{st: out.st, alloc: out.alloc}}
-				func() {
-					defer func() {
-						if p := recover(); p != nil {
-							r.err = fmt.Errorf("internal error (%v); this is a bug in the component, please report it", p)
-						}
+				if failed.Load() {
+					// A batch before this one failed: tasks are taken in
+					// order, so every batch after it is skipped and none is
+					// processed (a destination sends nothing more).
+					r.err = errSkipped
+				} else {
+					func() {
+						defer func() {
+							if p := recover(); p != nil {
+								r.err = fmt.Errorf("internal error (%v); this is a bug in the component, please report it", p)
+							}
+						}()
+						r.err = bp.ProcessBatch(ctx, t.dp, r.em)
 					}()
-					r.err = bp.ProcessBatch(ctx, t.dp, r.em)
-				}()
+					if r.err != nil {
+						failed.Store(true)
+					}
+				}
 				t.dp.Batch.Release()
 				t.slot <- r
 			}
@@ -665,7 +679,7 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 	var firstErr error
 	for slot := range slots {
 		r := <-slot
-		if r.err != nil && firstErr == nil {
+		if r.err != nil && firstErr == nil && r.err != errSkipped {
 			firstErr = r.err
 			cancel()
 		}
