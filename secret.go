@@ -131,3 +131,10 @@ func (r *redactor) wrap(err error) error {
 	}
 	return &redactedError{err: err, r: r}
 }
+
+// Redact returns s with each of the job's secrets (as its last Validate or
+// Run found them in its stages' parameters) replaced by "***", as the
+// engine masks them in the errors it returns. A program that keeps a job's
+// log lines or messages of its own (a web front end's run history) passes
+// them through Redact before storing or showing them.
+func (j *Job) Redact(s string) string { return j.redact.redact(s) }

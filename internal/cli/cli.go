@@ -36,6 +36,8 @@ Usage:
   openstage schema JOB.yaml [job parameters] [--format text|json]
   openstage graph JOB.yaml [job parameters] [--format mermaid|dot|svg|html] [--report run.json]
   openstage stages [TYPE] [--markdown]
+  openstage serve [DIR] [--addr 127.0.0.1:8080] [--auth-token TOKEN] [--state DIR]
+                        [--max-runs N] [--memory-limit SIZE]
   openstage version
 
 Job parameters: --param name=value (repeatable), --param-file FILE.yaml, --param-set NAME.
@@ -66,6 +68,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return graphCmd(rest, stdout, stderr)
 	case "schema":
 		return schemaCmd(rest, stdout, stderr)
+	case "serve":
+		return serveCmd(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "openstage", version())
 		return ExitOK

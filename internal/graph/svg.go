@@ -33,6 +33,15 @@ func (g *Graph) SVG(w io.Writer) error {
 	return bw.Flush()
 }
 
+// SVGInline writes the laid-out graph as an <svg> element to embed in an
+// HTML page (SVG without its XML declaration), with the same classes and
+// data attributes as SVG.
+func (g *Graph) SVGInline(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	g.writeSVG(bw, false)
+	return bw.Flush()
+}
+
 func (g *Graph) writeSVG(w *bufio.Writer, standalone bool) {
 	if standalone {
 		fmt.Fprintln(w, `<?xml version="1.0" encoding="UTF-8"?>`)
