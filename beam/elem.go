@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"reflect"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -76,3 +77,5 @@ func pos(prefix []byte, n ...uint32) []byte {
 	}
 	return out
 }
+
+var errEOF = io.EOF

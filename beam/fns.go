@@ -88,6 +88,8 @@ func (b *stageBase) counters(ctx context.Context, cs map[string]int64) {
 // run runs the stage on the given inputs, emitting each output batch at
 // position prefix+(its number on its pipe).
 func (b *stageBase) run(ctx context.Context, prefix []byte, inputs map[string]openstage.BatchSource, emit func(Elem)) error {
+	ctx, done := workCtx(ctx)
+	defer done()
 	seq := make([]uint32, len(b.Outputs))
 	cs, err := b.job.RunStage(ctx, b.Stage, inputs, func(pipe string, rec arrow.RecordBatch) error {
 		i, err := b.pipeIndex(pipe)
@@ -134,6 +136,8 @@ func (f *csvPartFn) ProcessElement(ctx context.Context, task []byte, emit func(E
 	if !ok {
 		return fmt.Errorf("stage '%s' is not a CSVOrigin on this worker", f.Stage)
 	}
+	ctx, done := workCtx(ctx)
+	defer done()
 	seq := make([]uint32, len(f.Outputs))
 	err := o.ReadPart(ctx, memory.DefaultAllocator, t.Part, func(rec arrow.RecordBatch, reject bool) error {
 		defer rec.Release()

@@ -156,8 +156,30 @@ func genOrders(t *testing.T, path string, n int, seed int64) {
 		if rng.Intn(50) == 0 {
 			amount = ""
 		}
-		fmt.Fprintf(&b, "%d,%d,%s,%d,%s,%s,%s\n", i, rng.Intn(n/10+1), countries[rng.Intn(len(countries))], 16+rng.Intn(60), amount, []string{"shipped", "pending", "cancelled"}[rng.Intn(3)], note)
+		user := fmt.Sprint(rng.Intn(n/10 + 1))
+		if rng.Intn(40) == 0 {
+			user = ""
+		}
+		fmt.Fprintf(&b, "%d,%s,%s,%d,%s,%s,%s\n", i, user, countries[rng.Intn(len(countries))], 16+rng.Intn(60), amount, []string{"shipped", "pending", "cancelled"}[rng.Intn(3)], note)
 	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// genUsers writes users 0..n-1 with a segment, every seventh missing and
+// one null id.
+func genUsers(t *testing.T, path string, n int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("user_id,name,segment\n")
+	for i := 0; i < n; i++ {
+		if i%7 == 3 {
+			continue
+		}
+		fmt.Fprintf(&b, "%d,user %d,%s\n", i, i, []string{"gold", "silver", "bronze"}[i%3])
+	}
+	b.WriteString(",nobody,none\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}

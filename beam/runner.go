@@ -50,6 +50,11 @@ const SplitBytesOption = "openstage_split_bytes"
 
 const defaultSplitBytes = 32 << 20
 
+// ShuffleWaysOption is the --beam-option that sets into how many key
+// ranges (Sort, Aggregator, a sorted RemoveDuplicates) or hash buckets
+// (Joiner) a shuffle cuts its rows (default 8); Open-Stage's, not Beam's.
+const ShuffleWaysOption = "openstage_shuffle_ways"
+
 // Check reports the stages that have no Beam translation and the options
 // Beam does not know.
 func (Runner) Check(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions) error {
@@ -60,9 +65,9 @@ func (Runner) Check(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 		}
 	}
 	for _, name := range sortedKeys(opts.BeamOptions) {
-		if name == SplitBytesOption {
+		if name == SplitBytesOption || name == ShuffleWaysOption {
 			if n, err := strconv.ParseInt(opts.BeamOptions[name], 10, 64); err != nil || n <= 0 {
-				probs = append(probs, openstage.Problem{Err: fmt.Errorf("--beam-option %s=%s: want a positive number of bytes", name, opts.BeamOptions[name])})
+				probs = append(probs, openstage.Problem{Err: fmt.Errorf("--beam-option %s=%s: want a positive number", name, opts.BeamOptions[name])})
 			}
 			continue
 		}
@@ -96,10 +101,14 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 	if err := r.Check(ctx, f, opts); err != nil {
 		return nil, err
 	}
-	split := int64(defaultSplitBytes)
+	split, ways := int64(defaultSplitBytes), 8
 	for name, value := range opts.BeamOptions {
-		if name == SplitBytesOption {
+		switch name {
+		case SplitBytesOption:
 			split, _ = strconv.ParseInt(value, 10, 64)
+			continue
+		case ShuffleWaysOption:
+			ways, _ = strconv.Atoi(value)
 			continue
 		}
 		if err := flag.CommandLine.Set(name, value); err != nil {
@@ -128,7 +137,7 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 
 	order := topoOrder(job)
 	p, scope := beamsdk.NewPipelineWithRoot()
-	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, pcols: map[string]beamsdk.PCollection{}}
+	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, ways: ways, pcols: map[string]beamsdk.PCollection{}}
 	for i, s := range order {
 		if err := b.stage(i, s); err != nil {
 			return nil, &openstage.ValidationError{Problems: []openstage.Problem{{Pos: s.Position(), Stage: s, Err: err}}}
@@ -138,7 +147,12 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 		beamsdk.Init()
 	}
 	restore := quietBeam(job.Logger)
-	res, runErr := execute(ctx, opts.Runner, p)
+	execCtx := ctx
+	if opts.Runner == "prism" {
+		execCtx = context.WithoutCancel(ctx)
+		defer setLauncher(ctx)()
+	}
+	res, runErr := execute(execCtx, opts.Runner, p)
 	restore()
 	sum := summarize(job, order, res, start)
 	if runErr != nil {
@@ -265,6 +279,10 @@ func summarize(job *openstage.Job, order []*openstage.Stage, res beamsdk.Pipelin
 		if isCopy { // no DoFn of its own: its outputs are its input
 			ss.RowsIn = pipeRows[st.Inputs()[0].Name()]
 			ss.BatchesIn = pipeBatches[st.Inputs()[0].Name()]
+		}
+		if lk, ok := st.Component().(*stages.Lookup); ok { // its reference is a side input
+			ss.RowsIn += pipeRows[lk.Reference]
+			ss.BatchesIn += pipeBatches[lk.Reference]
 		}
 		for _, p := range st.Outputs() {
 			_, reject := job.PipeSchema(p.Name())

@@ -2,10 +2,15 @@ package beam
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/cli"
 )
 
 // TestBatchStages: Filter, DeleteColumns, Transformer (derive, with a
@@ -125,4 +130,38 @@ func fmtInt(i int) string {
 		return string(rune('0' + i))
 	}
 	return fmtInt(i/10) + string(rune('0'+i%10))
+}
+
+// TestInterruptedRunLeavesNothing: a run cancelled while the pipeline
+// works (Ctrl-C) returns ErrCancelled and leaves neither output nor the
+// destinations' parts.
+func TestInterruptedRunLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	genOrders(t, filepath.Join(dir, "orders.csv"), 200000, 9)
+	path := writeJob(t, dir, `
+name: interrupted
+params: {out_dir: out}
+stages:
+  - {name: reader, type: CSVOrigin, path: orders.csv, batch_rows: 500}
+  - {name: sorted, type: Sort, keys: [amount]}
+  - {name: writer, type: CSVDestination, path: "${out_dir}/sorted.csv"}
+pipes:
+  - {name: p1, from: reader, to: sorted}
+  - {name: p2, from: sorted, to: writer}
+`)
+	out := filepath.Join(dir, "prism")
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	temp := t.TempDir()
+	os.MkdirAll(out, 0o755)
+	f := load(t, path, map[string]string{"out_dir": out})
+	_, err := Runner{}.Run(ctx, f, cli.RunnerOptions{Runner: "prism", Params: map[string]string{"out_dir": out}, TempDir: temp, BeamOptions: map[string]string{SplitBytesOption: "65536"}})
+	if !errors.Is(err, openstage.ErrCancelled) {
+		t.Fatalf("want a cancelled run, got %v", err)
+	}
+	for _, d := range []string{out, temp} {
+		if entries, _ := os.ReadDir(d); len(entries) != 0 {
+			t.Fatalf("%s holds %v after a cancelled run", d, entries[0].Name())
+		}
+	}
 }

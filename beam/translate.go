@@ -14,7 +14,8 @@ import (
 func translatable(s *openstage.Stage) error {
 	c := s.Component()
 	switch c := c.(type) {
-	case openstage.Origin, openstage.Destination, *stages.Copy, *stages.Funnel:
+	case openstage.Origin, openstage.Destination, *stages.Copy, *stages.Funnel,
+		*stages.Sort, *stages.Aggregator, *stages.Joiner, *stages.Lookup, *stages.RemoveDuplicates:
 		return nil
 	case interface{ Concurrency() int }:
 		if c.Concurrency() == 1 {
@@ -38,6 +39,7 @@ type builder struct {
 	scope beamsdk.Scope
 	parts string // folder of the destinations' parts
 	split int64  // bytes per CSV part
+	ways  int    // ranges or buckets of a shuffle
 	pcols map[string]beamsdk.PCollection
 }
 
@@ -93,10 +95,126 @@ func (b *builder) stage(i int, st *openstage.Stage) error {
 			cols = append(cols, beamsdk.ParDo(s, &stageFn{stageBase: base, Input: in.Name(), Prefix: pos(nil, uint32(k))}, b.pcols[in.Name()]))
 		}
 		b.outputs(s, st, beamsdk.Flatten(s, cols...))
+	case *stages.Sort:
+		keys, err := b.keys(st.Inputs()[0].Name(), sortFields(c.Keys), sortDesc(c.Keys), c.Nulls == "first")
+		if err != nil {
+			return err
+		}
+		in := st.Inputs()[0].Name()
+		b.outputs(s, st, beamsdk.ParDo(s, &groupRunFn{stageBase: base, Input: in}, b.byRange(s, b.pcols[in], keys)))
+	case *stages.Aggregator:
+		in := st.Inputs()[0].Name()
+		names := c.Key
+		if len(names) == 0 {
+			names = c.Keys
+		}
+		if len(names) == 0 { // one group: the whole input, even empty
+			b.outputs(s, st, beamsdk.ParDo(s, &gatherFn{stageBase: base, Input: in}, beamsdk.Impulse(s), beamsdk.SideInput{Input: b.pcols[in]}))
+			return nil
+		}
+		keys, err := b.keys(in, names, nil, false)
+		if err != nil {
+			return err
+		}
+		b.outputs(s, st, beamsdk.ParDo(s, &groupRunFn{stageBase: base, Input: in}, b.byRange(s, b.pcols[in], keys)))
+	case *stages.Joiner:
+		lk, rk := c.LeftKey, c.RightKey
+		if len(lk) == 0 {
+			lk, rk = c.Key, c.Key
+		}
+		lkeys, err := b.keys(c.Left, lk, nil, false)
+		if err != nil {
+			return err
+		}
+		rkeys, err := b.keys(c.Right, rk, nil, false)
+		if err != nil {
+			return err
+		}
+		l := beamsdk.ParDo(s, &bucketFn{Keys: lkeys, Buckets: b.ways}, b.pcols[c.Left])
+		r := beamsdk.ParDo(s, &bucketFn{Keys: rkeys, Buckets: b.ways}, b.pcols[c.Right])
+		b.outputs(s, st, beamsdk.ParDo(s, &joinFn{stageBase: base, Left: c.Left, Right: c.Right}, beamsdk.CoGroupByKey(s, l, r)))
+	case *stages.Lookup:
+		stream := st.Inputs()[0].Name()
+		if stream == c.Reference {
+			stream = st.Inputs()[1].Name()
+		}
+		b.outputs(s, st, beamsdk.ParDo(s, &lookupFn{stageBase: base, Reference: c.Reference, Stream: stream}, b.pcols[stream], beamsdk.SideInput{Input: b.pcols[c.Reference]}))
+	case *stages.RemoveDuplicates:
+		in := st.Inputs()[0].Name()
+		key, err := b.keys(in, c.Key, nil, false)
+		if err != nil {
+			return err
+		}
+		desc := make([]bool, len(c.SortBy))
+		for i := range desc {
+			switch {
+			case len(c.Ascending) == 1:
+				desc[i] = !c.Ascending[0]
+			case len(c.Ascending) > i:
+				desc[i] = !c.Ascending[i]
+			}
+		}
+		order, err := b.keys(in, c.SortBy, desc, false)
+		if err != nil {
+			return err
+		}
+		last := c.Keep == "last"
+		cands := beamsdk.ParDo(s, &dedupKeysFn{Stage: st.Name(), Key: key, Sort: order, Last: last}, b.pcols[in])
+		winners := beamsdk.ParDo(s, winnerFn{}, beamsdk.CombinePerKey(s, &pickFn{Last: last}, cands))
+		byPos := beamsdk.ParDo(s, byPosFn{}, b.pcols[in])
+		sorted := len(c.SortBy) > 0
+		kept := beamsdk.ParDo(s, &keepRowsFn{stageBase: base, Silent: sorted}, beamsdk.CoGroupByKey(s, byPos, winners))
+		if sorted {
+			kept = beamsdk.ParDo(s, &sortRangeFn{stageBase: base, Keys: order}, b.byRange(s, kept, order))
+		}
+		b.outputs(s, st, kept)
 	case openstage.Mapper, openstage.BatchProcessor:
 		b.outputs(s, st, beamsdk.ParDo(s, &stageFn{stageBase: base, Input: st.Inputs()[0].Name()}, b.input(st, 0)))
 	default:
 		return translatable(st)
 	}
 	return nil
+}
+
+// keys plans a shuffle key: columns of pipe by name, descending where desc
+// says so.
+func (b *builder) keys(pipe string, names []string, desc []bool, nullsFirst bool) (Keys, error) {
+	schema, _ := b.job.PipeSchema(pipe)
+	if schema == nil {
+		return Keys{}, fmt.Errorf("pipe '%s' has no schema", pipe)
+	}
+	k := Keys{NullsFirst: nullsFirst}
+	for i, n := range names {
+		idx, err := openstage.FieldIndex(schema, n)
+		if err != nil {
+			return Keys{}, err
+		}
+		k.Cols = append(k.Cols, keyCol{Col: idx, Desc: i < len(desc) && desc[i]})
+	}
+	return k, k.enc().check(schema)
+}
+
+// byRange range-partitions col by key: a sample of the keys chooses
+// b.ways-1 bounds (a side input), each row goes to its range, and the
+// ranges are grouped; ranges follow the key order.
+func (b *builder) byRange(s beamsdk.Scope, col beamsdk.PCollection, keys Keys) beamsdk.PCollection {
+	samples := beamsdk.GroupByKey(s, beamsdk.ParDo(s, &sampleFn{Keys: keys}, col))
+	bounds := beamsdk.ParDo(s, &splittersFn{Ranges: b.ways}, samples)
+	return beamsdk.GroupByKey(s, beamsdk.ParDo(s, &rangeFn{Keys: keys}, col, beamsdk.SideInput{Input: bounds}))
+}
+
+func sortFields(keys stages.SortKeys) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Field
+	}
+	return out
+}
+
+func sortDesc(keys stages.SortKeys) []bool {
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		out[i] = k.Descending
+	}
+	return out
 }
