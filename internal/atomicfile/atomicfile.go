@@ -195,3 +195,15 @@ func CheckTarget(path string) (exists bool, err error) {
 	}
 	return true, nil
 }
+
+// PlanTarget is CheckTarget for a destination with an if_exists parameter:
+// with ifExists "fail", a file already at path is an error, whose advice
+// names others, the if_exists values that would write anyway ("replace",
+// "replace or append"). It reports whether a file is there.
+func PlanTarget(path, ifExists, others string) (exists bool, err error) {
+	exists, err = CheckTarget(path)
+	if err == nil && exists && ifExists == "fail" {
+		err = fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: %s", path, others)
+	}
+	return exists, err
+}
