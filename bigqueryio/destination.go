@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 // GCPBigQueryDestination loads its input into a BigQuery table with one
@@ -231,7 +232,7 @@ func loadSchema(in *arrow.Schema, table bigquery.Schema, truncate bool, full str
 			}
 			schema = append(schema, &c)
 		}
-		key := appendJSONString(nil, target.Name)
+		key := jsontext.AppendString(nil, target.Name)
 		cols = append(cols, outColumn{name: target.Name, key: append(key, ':'), write: writerFor(f.Type, target)})
 	}
 	if len(unknown) > 0 {

@@ -26,7 +26,6 @@ import (
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
@@ -98,7 +97,6 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 	bytes := spill.Size(rec)
 	f.slots = append(f.slots, rdSlot{rec: rec, bytes: bytes, live: 1}) // pinned while folding
 	f.held += bytes
-	n := len(gids)
 	if f.bimg == nil {
 		f.bimg = make([][]uint64, len(r.sortBy))
 		f.bnull = make([][]bool, len(r.sortBy))
@@ -107,30 +105,7 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 	}
 	cols := make([]arrow.Array, len(r.sortBy))
 	isStr := make([]bool, len(r.sortBy))
-	for k, c := range r.sortBy {
-		arr := rec.Column(c.Col)
-		cols[k] = arr
-		if _, ok := arr.(*array.String); ok {
-			isStr[k] = true
-			continue
-		}
-		if cap(f.img[k]) < n {
-			f.img[k], f.null[k] = make([]uint64, n), make([]bool, n)
-		}
-		img, null := f.img[k][:n], f.null[k][:n]
-		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
-		var mask uint64
-		if c.Desc {
-			mask = ^uint64(0)
-		}
-		for i := range n {
-			if null[i] = isNull(i); !null[i] {
-				img[i] = key(int32(i)) ^ mask
-			} else {
-				img[i] = 0
-			}
-		}
-	}
+	keyImages(rec, r.sortBy, cols, isStr, f.img, f.null)
 	for i, g := range gids {
 		pos := f.seen + int64(i)
 		if int(g) >= len(f.best) {

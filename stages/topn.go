@@ -96,30 +96,7 @@ func (t *topKeeper) add(rec arrow.RecordBatch) {
 	s := t.store.push(rec)
 	n := int(rec.NumRows())
 	nk := len(t.order)
-	for k, sc := range t.order {
-		arr := rec.Column(sc.Col)
-		t.cols[k] = arr
-		if _, ok := arr.(*array.String); ok {
-			t.isStr[k] = true
-			continue
-		}
-		if cap(t.bimg[k]) < n {
-			t.bimg[k], t.bnul[k] = make([]uint64, n), make([]bool, n)
-		}
-		img, null := t.bimg[k][:n], t.bnul[k][:n]
-		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
-		var mask uint64
-		if sc.Desc {
-			mask = ^uint64(0)
-		}
-		for i := range n {
-			if null[i] = isNull(i); !null[i] {
-				img[i] = key(int32(i)) ^ mask
-			} else {
-				img[i] = 0
-			}
-		}
-	}
+	keyImages(rec, t.order, t.cols, t.isStr, t.bimg, t.bnul)
 	if len(t.keyCols) > 0 {
 		if t.grouper == nil {
 			t.grouper = kernel.NewGrouper(rec.Schema(), t.keyCols, false)
@@ -351,4 +328,38 @@ func (t *topKeeper) addLast(rec arrow.RecordBatch, rings *[]tailRing) {
 type tailRing struct {
 	ents  []int32
 	start int
+}
+
+// keyImages sets, for each sort key k of rec, cols[k] to its column and,
+// when it is a string column, isStr[k]; for any other it fills img[k] and
+// null[k] (grown as needed, rec's rows long) with the order-preserving
+// image of each row's value (complemented when descending, 0 for a null)
+// and whether it is null. TopN and RemoveDuplicates' best-row keeper
+// compare rows by these images.
+func keyImages(rec arrow.RecordBatch, order []kernel.SortRef, cols []arrow.Array, isStr []bool, img [][]uint64, null [][]bool) {
+	n := int(rec.NumRows())
+	for k, sc := range order {
+		arr := rec.Column(sc.Col)
+		cols[k] = arr
+		if _, ok := arr.(*array.String); ok {
+			isStr[k] = true
+			continue
+		}
+		if cap(img[k]) < n {
+			img[k], null[k] = make([]uint64, n), make([]bool, n)
+		}
+		im, nu := img[k][:n], null[k][:n]
+		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
+		var mask uint64
+		if sc.Desc {
+			mask = ^uint64(0)
+		}
+		for i := range n {
+			if nu[i] = isNull(i); !nu[i] {
+				im[i] = key(int32(i)) ^ mask
+			} else {
+				im[i] = 0
+			}
+		}
+	}
 }
