@@ -57,11 +57,12 @@ measure() {
   /usr/bin/time -v -o "$tf" "$BENCH/bin/openstage" run "$BENCH/jobs/$job.yaml" --quiet \
     --param "in_dir=$in" --param "out_dir=$MEM/out" &
   local tpid=$! opid="" rc=0
-  # RSS over time: VmRSS of the openstage process every 0.5 s, to show it levels off.
+  # RSS over time: VmRSS of the openstage process every 0.5 s, to show it levels off, with its
+  # anonymous part (heap, stacks) and its file-backed part (the binary's code and read-only data).
   : >"$MEM/${1// /_}.rss"
   while kill -0 "$tpid" 2>/dev/null; do
     [ -n "$opid" ] || opid=$(pgrep -P "$tpid" || true)
-    [ -z "$opid" ] || awk '/^VmRSS/{print $2}' "/proc/$opid/status" >>"$MEM/${1// /_}.rss" 2>/dev/null || true
+    [ -z "$opid" ] || awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{if (r) print r, a, f}' "/proc/$opid/status" >>"$MEM/${1// /_}.rss" 2>/dev/null || true
     sleep 0.5
   done
   wait "$tpid" || rc=$?
@@ -74,11 +75,11 @@ measure() {
   size=$(stat -c %s "$in/orders.csv")
   rows=$(($(wc -l <"$MEM/out/"*.csv) - 1))
   # RSS at 10%, 25%, 50%, 75%, 90% of the run and the largest sample, in MB
-  trace=$(awk '{v[NR]=$1} END{if (NR == 0) {print "-"; exit}
+  trace=$(awk '{v[NR]=$1; if ($2 > ma) ma=$2; if ($3 > mf) mf=$3} END{if (NR == 0) {print "-"; exit}
     n=split("0.1 0.25 0.5 0.75 0.9", q, " "); s=""
     for (i=1; i<=n; i++) {k=int(q[i]*NR); if (k < 1) k=1; s=s sprintf("%d/", v[k]/1024)}
     m=0; for (i=1; i<=NR; i++) if (v[i] > m) m=v[i]
-    printf "%s, max %d (%d samples)", substr(s, 1, length(s)-1), m/1024, NR}' "$MEM/${1// /_}.rss")
+    printf "%s, max %d (anon %d + file %d; %d samples)", substr(s, 1, length(s)-1), m/1024, ma/1024, mf/1024, NR}' "$MEM/${1// /_}.rss")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$size" "$rows" "$wall" "$rss" "$cpu" "$other" "$trace" >>"$TIMES"
   printf '  %-28s in %6.0f MB, out %9d rows: %7.2f s  peak RSS %5d MB  cpu %6.2f s  other %5.2f s\n    RSS MB at 10/25/50/75/90%% of the run, max sampled: %s\n' \
     "$label" "$(awk -v s="$size" 'BEGIN{print s/1e6}')" "$rows" "$wall" $((rss / 1024)) "$cpu" "$other" "$trace"
@@ -119,7 +120,7 @@ rm -rf "$MEM/gb"
   echo "One run each under /usr/bin/time -v, warm page cache for the $N_SMALL-row file, after sync and an idle-machine wait."
   echo "Large inputs: the $N_SMALL-row gen.py orders.csv repeated, order_id renumbered."
   echo
-  echo "| job | input | rows out | wall | peak RSS | RSS MB at 10/25/50/75/90% of the run, max sampled | cpu s (other) |"
+  echo "| job | input | rows out | wall | peak RSS | RSS MB at 10/25/50/75/90% of the run, max sampled (max anonymous + max file-backed) | cpu s (other) |"
   echo "|---|---|---|---|---|---|---|"
   awk -F'\t' '$2 == "FAIL" { printf "| %s | FAIL | | | | | |\n", $1; next }
     { printf "| %s | %.0f MB | %d | %.2f s | %d MB | %s | %.2f (%.2f) |\n", $1, $2/1e6, $3, $4, $5/1024, $8, $6, $7 }' "$TIMES"
