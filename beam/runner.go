@@ -65,7 +65,7 @@ func (Runner) Check(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 		}
 	}
 	for _, name := range sortedKeys(opts.BeamOptions) {
-		if name == SplitBytesOption || name == ShuffleWaysOption {
+		if name == SplitBytesOption || name == SplitRowsOption || name == ShuffleWaysOption {
 			if n, err := strconv.ParseInt(opts.BeamOptions[name], 10, 64); err != nil || n <= 0 {
 				probs = append(probs, openstage.Problem{Err: fmt.Errorf("--beam-option %s=%s: want a positive number", name, opts.BeamOptions[name])})
 			}
@@ -101,11 +101,14 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 	if err := r.Check(ctx, f, opts); err != nil {
 		return nil, err
 	}
-	split, ways := int64(defaultSplitBytes), 8
+	split, splitRows, ways := int64(defaultSplitBytes), int64(defaultSplitRows), 8
 	for name, value := range opts.BeamOptions {
 		switch name {
 		case SplitBytesOption:
 			split, _ = strconv.ParseInt(value, 10, 64)
+			continue
+		case SplitRowsOption:
+			splitRows, _ = strconv.ParseInt(value, 10, 64)
 			continue
 		case ShuffleWaysOption:
 			ways, _ = strconv.Atoi(value)
@@ -137,7 +140,7 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 
 	order := topoOrder(job)
 	p, scope := beamsdk.NewPipelineWithRoot()
-	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, ways: ways, pcols: map[string]beamsdk.PCollection{}}
+	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, splitRows: splitRows, ways: ways, pcols: map[string]beamsdk.PCollection{}}
 	for i, s := range order {
 		if err := b.stage(i, s); err != nil {
 			return nil, &openstage.ValidationError{Problems: []openstage.Problem{{Pos: s.Position(), Stage: s, Err: err}}}

@@ -34,13 +34,14 @@ func translatable(s *openstage.Stage) error {
 
 // builder adds the job's stages to a pipeline.
 type builder struct {
-	job   *openstage.Job
-	spec  JobSpec
-	scope beamsdk.Scope
-	parts string // folder of the destinations' parts
-	split int64  // bytes per CSV part
-	ways  int    // ranges or buckets of a shuffle
-	pcols map[string]beamsdk.PCollection
+	job       *openstage.Job
+	spec      JobSpec
+	scope     beamsdk.Scope
+	parts     string // folder of the destinations' parts
+	split     int64  // bytes per CSV part
+	splitRows int64  // rows per Generator part
+	ways      int    // ranges or buckets of a shuffle
+	pcols     map[string]beamsdk.PCollection
 }
 
 func (b *builder) base(i int, s *openstage.Stage) stageBase {
@@ -80,7 +81,16 @@ func (b *builder) stage(i int, st *openstage.Stage) error {
 		col := beamsdk.Reshuffle(s, beamsdk.CreateList(s, tasks))
 		b.outputs(s, st, beamsdk.ParDo(s, &csvPartFn{stageBase: base, Reject: c.Reject}, col))
 	case openstage.Origin:
-		b.outputs(s, st, beamsdk.ParDo(s, &wholeOriginFn{stageBase: base}, beamsdk.Impulse(s)))
+		tasks, err := splitTasks(c, b.splitRows)
+		if err != nil {
+			return err
+		}
+		if len(tasks) == 0 { // read whole (or a split origin with no part)
+			b.outputs(s, st, beamsdk.ParDo(s, &wholeOriginFn{stageBase: base}, beamsdk.Impulse(s)))
+			return nil
+		}
+		col := beamsdk.Reshuffle(s, beamsdk.CreateList(s, tasks))
+		b.outputs(s, st, beamsdk.ParDo(s, &splitOriginFn{stageBase: base}, col))
 	case openstage.Destination:
 		for _, in := range st.Inputs() {
 			beamsdk.ParDo0(s, &writePartFn{Stage: st.Name(), Dir: partDir(b.parts, st.Name(), in.Name())}, b.pcols[in.Name()])

@@ -72,24 +72,17 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	d.workers = p.Workers()
 	d.schema = p.InputSchema()
-	for _, f := range d.schema.Fields() {
-		if !openstage.Supported(f.Type) {
-			return fmt.Errorf("column '%s' has type %s, which CSV cannot hold", f.Name, f.Type)
-		}
-	}
-	exists, err := atomicfile.CheckTarget(d.Path)
-	if err != nil {
+	if err := fileio.CheckTypes(d.schema, "CSV cannot hold"); err != nil {
 		return err
 	}
 	if _, err := lookupEncoding(d.Encoding); err != nil {
 		return fmt.Errorf("encoding: %w", err)
 	}
-	switch d.IfExists {
-	case "fail":
-		if exists {
-			return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace or append", d.Path)
-		}
-	case "append":
+	exists, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace or append")
+	if err != nil {
+		return err
+	}
+	if d.IfExists == "append" {
 		if st, err := os.Stat(d.Path); exists && err == nil && st.Size() > 0 && d.Header {
 			if err := d.checkHeader(); err != nil {
 				return err
@@ -138,21 +131,15 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 		header = header && !copied
 	}
 	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Encoding: d.Encoding, NoBOM: copied, Workers: d.workers})
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			w.Close()
-			return err
-		}
-		err = w.Write(dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			w.Close()
+	err = in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		if err := w.Write(dp.Batch); err != nil {
 			return fmt.Errorf("writing '%s': %w", d.Path, err)
 		}
+		return nil
+	})
+	if err != nil {
+		w.Close()
+		return err
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)

@@ -426,8 +426,15 @@ func TestAppendFloatShortest(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	for i := 0; i < 500000; i++ {
 		v := randFloat(rng)
-		if i%3 == 0 {
+		switch i % 6 {
+		case 0:
 			v = float64(rng.Int63n(1e15)-5e14) / 100
+		case 1: // up to four decimals, near the fast path's 1e11 bound too
+			v = float64(rng.Int63n(2e15)-1e15) / 1e4
+		case 2: // products of two-decimal values, as W7's amount * 1.21
+			v = float64(rng.Int63n(2e7)-1e7) / 100 * []float64{1.21, 0.19, 3.3, 1e-4}[i/6%4]
+		case 3:
+			v = float64(rng.Int63n(1e5)) / 1e4
 		}
 		got := string(appendFloat(nil, v))
 		if v != v {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/fileio"
 )
 
 // ParquetOrigin reads a Parquet file, one row group after another, so that
@@ -137,15 +137,9 @@ func openParquet(path string, mem memory.Allocator) (*reader, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("'%s' is a folder, not a Parquet file", path)
 	}
-	f, err := os.Open(path)
+	f, err := fileio.OpenFile(path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("file '%s' does not exist; check the path (in a job file, relative paths start from the job file's folder)", path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("cannot read '%s': permission denied", path)
-		}
-		return nil, fmt.Errorf("cannot open '%s': %w", path, errors.Unwrap(err))
+		return nil, err
 	}
 	if err := checkMagic(f, path); err != nil {
 		f.Close()
@@ -300,19 +294,42 @@ func (o *ParquetOrigin) Pump(ctx context.Context, out *openstage.Outputs) error 
 // pump is Pump with its dependencies on the engine spelled out: batches are
 // built from mem and given to send, which does not take their reference.
 func (o *ParquetOrigin) pump(ctx context.Context, mem memory.Allocator, send func(arrow.RecordBatch) error) error {
-	r, err := openParquet(o.Path, mem)
+	o.skipped = 0
+	r, cols, schema, leaves, err := o.open(mem)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	var row int64 // rows sent so far
+	for rg := range r.pq.NumRowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := o.readRowGroup(ctx, mem, send, r, cols, schema, leaves, rg, row)
+		row += n
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open opens the file for reading its data and checks that it still has
+// the schema planned.
+func (o *ParquetOrigin) open(mem memory.Allocator) (*reader, []column, *arrow.Schema, []int, error) {
+	r, err := openParquet(o.Path, mem)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	// The file may have changed since Plan: the schema promised downstream
 	// must still be what the file holds.
 	cols, schema, err := o.resolve(r)
-	if err != nil {
-		return err
+	if err == nil && !schema.Equal(o.schema) {
+		err = fmt.Errorf("'%s' changed since the job was validated: its columns are now %s instead of %s; run the job again", o.Path, describe(schema), describe(o.schema))
 	}
-	if !schema.Equal(o.schema) {
-		return fmt.Errorf("'%s' changed since the job was validated: its columns are now %s instead of %s; run the job again", o.Path, describe(schema), describe(o.schema))
+	if err != nil {
+		r.Close()
+		return nil, nil, nil, nil, err
 	}
 	r.fr.Props.BatchSize = int64(o.BatchRows)
 	if o.BatchRows == 0 {
@@ -322,27 +339,59 @@ func (o *ParquetOrigin) pump(ctx context.Context, mem memory.Allocator, send fun
 	for i, c := range cols {
 		leaves[i] = c.leaf
 	}
-	var row int64 // rows sent so far
-	o.skipped = 0
-	for rg := range r.pq.NumRowGroups() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if r.pq.MetaData().RowGroup(rg).NumRows() == 0 {
-			continue
-		}
-		if o.skipRowGroup(r.pq, cols, rg) {
-			o.skipped++
-			row += r.pq.MetaData().RowGroup(rg).NumRows()
-			continue
-		}
-		n, err := o.pumpRowGroup(ctx, mem, send, r, cols, schema, leaves, rg, row)
-		row += n
-		if err != nil {
-			return err
-		}
+	return r, cols, schema, leaves, nil
+}
+
+// readRowGroup sends row group rg unless it is empty or its statistics
+// rule it out (counted in o.skipped); row is the number of rows before it.
+// It returns the group's number of rows.
+func (o *ParquetOrigin) readRowGroup(ctx context.Context, mem memory.Allocator, send func(arrow.RecordBatch) error, r *reader, cols []column, schema *arrow.Schema, leaves []int, rg int, row int64) (int64, error) {
+	rows := r.pq.MetaData().RowGroup(rg).NumRows()
+	if rows == 0 {
+		return 0, nil
 	}
-	return nil
+	if o.skipRowGroup(r.pq, cols, rg) {
+		o.skipped++
+		return rows, nil
+	}
+	return o.pumpRowGroup(ctx, mem, send, r, cols, schema, leaves, rg, row)
+}
+
+// RowGroups returns the number of row groups of the file of a planned
+// origin: the parts ReadRowGroup reads independently. Distributed runners
+// (the Beam translation) read the row groups in parallel.
+func (o *ParquetOrigin) RowGroups() (int, error) {
+	r, err := openParquet(o.Path, memory.DefaultAllocator)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return r.pq.NumRowGroups(), nil
+}
+
+// ReadRowGroup reads row group rg (0-based) of a planned origin as Pump
+// reads it (the same columns, projection, batches and skipping by
+// statistics): send receives each batch and does not take its reference.
+// Row numbers in errors count from the start of the file. It returns the
+// number of row groups skipped (0 or 1).
+func (o *ParquetOrigin) ReadRowGroup(ctx context.Context, mem memory.Allocator, rg int, send func(arrow.RecordBatch) error) (skipped int64, err error) {
+	r, cols, schema, leaves, err := o.open(mem)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	if rg < 0 || rg >= r.pq.NumRowGroups() {
+		return 0, fmt.Errorf("'%s' has %d row groups, not %d: it changed since the job was validated; run the job again", o.Path, r.pq.NumRowGroups(), rg+1)
+	}
+	var row int64
+	for i := range rg {
+		row += r.pq.MetaData().RowGroup(i).NumRows()
+	}
+	before := o.skipped
+	_, err = o.readRowGroup(ctx, mem, send, r, cols, schema, leaves, rg, row)
+	skipped = o.skipped - before
+	o.skipped = before
+	return skipped, err
 }
 
 // pumpRowGroup sends the rows of row group rg; row is the number of rows

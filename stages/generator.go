@@ -138,26 +138,56 @@ func (g *Generator) Plan(_ context.Context, p *openstage.Plan) error {
 
 // Pump implements openstage.Origin.
 func (g *Generator) Pump(ctx context.Context, out *openstage.Outputs) error {
+	return g.PumpRange(ctx, out.Allocator(), 0, g.Rows, func(rec arrow.RecordBatch) error { return out.Send(ctx, rec) })
+}
+
+// Ranges cuts the rows of a planned Generator into ranges [start, end) of
+// about perRange rows each (a whole number of batches), which PumpRange
+// makes independently: the rows of every range are those Pump makes at
+// the same places, since each value depends only on its row number.
+// Distributed runners (the Beam translation) make the ranges in parallel.
+func (g *Generator) Ranges(perRange int64) [][2]int64 {
+	batch := g.batchRows()
+	if perRange < batch {
+		perRange = batch
+	}
+	perRange -= perRange % batch
+	var out [][2]int64
+	for start := int64(0); start < g.Rows; start += perRange {
+		out = append(out, [2]int64{start, min(start+perRange, g.Rows)})
+	}
+	return out
+}
+
+func (g *Generator) batchRows() int64 {
+	if g.BatchRows <= 0 {
+		return 65536
+	}
+	return int64(g.BatchRows)
+}
+
+// PumpRange makes rows start to end-1 (0-based) of a planned Generator in
+// batches of batch_rows, built from mem and given to send, which does not
+// take their reference.
+func (g *Generator) PumpRange(ctx context.Context, mem memory.Allocator, start, end int64, send func(arrow.RecordBatch) error) error {
 	gens := make([]genValue, len(g.Columns))
 	for i, c := range g.Columns {
 		gens[i], _ = c.compile(g.schema.Field(i).Type)
 	}
-	batch := int64(g.BatchRows)
-	if batch <= 0 {
-		batch = 65536
-	}
-	b := openstage.NewBuilder(out.Allocator(), g.schema)
+	batch := g.batchRows()
+	end = min(end, g.Rows)
+	b := openstage.NewBuilder(mem, g.schema)
 	defer b.Release()
-	for start := int64(0); start < g.Rows; start += batch {
+	for ; start < end; start += batch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := min(start+batch, g.Rows)
+		stop := min(start+batch, end)
 		for c, gen := range gens {
 			fb := b.Field(c)
-			fb.Reserve(int(end - start))
+			fb.Reserve(int(stop - start))
 			every := g.Columns[c].NullEvery
-			for i := start; i < end; i++ {
+			for i := start; i < stop; i++ {
 				if every > 0 && (i+1)%every == 0 {
 					fb.AppendNull()
 					continue
@@ -168,7 +198,7 @@ func (g *Generator) Pump(ctx context.Context, out *openstage.Outputs) error {
 			}
 		}
 		rec := b.Build()
-		err := out.Send(ctx, rec)
+		err := send(rec)
 		rec.Release()
 		if err != nil {
 			return err

@@ -2,10 +2,12 @@ package stages_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
@@ -131,5 +133,43 @@ func TestPrinter(t *testing.T) {
 	want := "== stage\nname        | n\n------------+-----\nZoë         | 1\nmulti\\nline | null\n(3 rows, showing the first 2)\n"
 	if out.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestGeneratorRanges: the ranges cover the rows once, in order, in whole
+// batches, and making them one by one gives Pump's rows (random columns
+// included).
+func TestGeneratorRanges(t *testing.T) {
+	g := stages.NewGenerator("g", 1003,
+		stages.GenColumn{Name: "id", Type: "int64"},
+		stages.GenColumn{Name: "r", Type: "float64", Pattern: "random", Min: 0.0, Max: 1.0, Seed: 3},
+		stages.GenColumn{Name: "c", Type: "string", Pattern: "cycle", Values: []any{"a", "b", "c"}, NullEvery: 7},
+	)
+	gen := g.Component().(*stages.Generator)
+	gen.BatchRows = 100
+	sink, err := generate(t, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := gen.Ranges(250)
+	want := [][2]int64{{0, 200}, {200, 400}, {400, 600}, {600, 800}, {800, 1000}, {1000, 1003}}
+	if fmt.Sprint(ranges) != fmt.Sprint(want) {
+		t.Fatalf("Ranges(250) = %v, want %v", ranges, want)
+	}
+	var rows [][]any
+	for _, r := range ranges {
+		err := gen.PumpRange(context.Background(), memory.DefaultAllocator, r[0], r[1], func(rec arrow.RecordBatch) error {
+			if rec.NumRows() > 100 {
+				t.Errorf("a batch of %d rows, more than batch_rows", rec.NumRows())
+			}
+			rows = append(rows, openstagetest.RowsOf(rec)...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(sink.Rows) {
+		t.Fatalf("the ranges' rows differ from Pump's (%d against %d rows)", len(rows), len(sink.Rows))
 	}
 }

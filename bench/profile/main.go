@@ -3,7 +3,7 @@
 // profiling flags).
 //
 //	go build -o bench/bin/profile ./bench/profile
-//	bench/bin/profile -cpuprofile cpu.pprof [-memprofile mem.pprof] [-trace t.out] \
+//	bench/bin/profile -cpuprofile cpu.pprof [-memprofile mem.pprof] [-trace t.out] [-queue N] \
 //	    bench/jobs/w1.yaml --param in_dir=DATA --param out_dir=OUT
 //	go tool pprof -top -nodecount=30 bench/bin/profile cpu.pprof
 //
@@ -44,6 +44,7 @@ func main() {
 	mem := flag.String("memprofile", "", "write an allocation (heap) profile to this file at the end")
 	tr := flag.String("trace", "", "write an execution trace to this file")
 	workers := flag.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
+	queue := flag.Int("queue", 0, "batches each pipe buffers (Job.QueueLen; 0: the engine's default)")
 	// Flags may follow the job file, as with openstage run.
 	var job string
 	args := os.Args[1:]
@@ -65,18 +66,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: profile [-cpuprofile F] [-memprofile F] [-trace F] JOB.yaml [--param k=v ...]")
 		os.Exit(2)
 	}
-	if err := run(job, ps, *cpu, *mem, *tr, *workers); err != nil {
+	if err := run(job, ps, *cpu, *mem, *tr, *workers, *queue); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(job string, ps params, cpu, mem, tr string, workers int) error {
+func run(job string, ps params, cpu, mem, tr string, workers, queue int) error {
 	f, err := jobfile.Load(job, jobfile.Options{Params: ps})
 	if err != nil {
 		return err
 	}
 	f.Job.Workers = workers
+	f.Job.QueueLen = queue
 	if cpu != "" {
 		out, err := os.Create(cpu)
 		if err != nil {
@@ -110,8 +112,8 @@ func run(job string, ps params, cpu, mem, tr string, workers int) error {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(os.Stderr, "wall %.2f s; Go heap: %d MB total allocated, %d GCs, %d MB obtained from the OS\n",
-		wall.Seconds(), ms.TotalAlloc>>20, ms.NumGC, ms.Sys>>20)
+	fmt.Fprintf(os.Stderr, "wall %.2f s; Go heap: %d MB total allocated, %d GCs, %d MB obtained from the OS (%d MB of it for the heap)\n",
+		wall.Seconds(), ms.TotalAlloc>>20, ms.NumGC, ms.Sys>>20, ms.HeapSys>>20)
 	if mem != "" {
 		runtime.GC() // the profile shows allocations up to the last completed GC
 		out, err := os.Create(mem)
