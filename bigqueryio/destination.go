@@ -305,19 +305,9 @@ var errAborted = errors.New("the job failed: nothing is loaded")
 func (d *GCPBigQueryDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 	d.up = d.start()
 	var buf []byte
-	for {
-		pkg, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rec := pkg.Batch
-		buf, err = d.encode(buf[:0], rec, d.up.rows)
-		n := rec.NumRows()
-		rec.Release()
-		if err != nil {
+	return in.ForEach(ctx, func(pkg openstage.DataPackage) error {
+		var err error
+		if buf, err = d.encode(buf[:0], pkg.Batch, d.up.rows); err != nil {
 			return err
 		}
 		if _, werr := d.up.pw.Write(buf); werr != nil {
@@ -327,8 +317,9 @@ func (d *GCPBigQueryDestination) Sink(ctx context.Context, in *openstage.Inputs)
 			}
 			return fmt.Errorf("uploading to %s: %v", d.fullName(), werr)
 		}
-		d.up.rows += n
-	}
+		d.up.rows += pkg.Batch.NumRows()
+		return nil
+	})
 }
 
 // encode appends rec's rows as newline-delimited JSON to buf; first is the
