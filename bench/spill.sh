@@ -4,8 +4,9 @@
 # per user_id) and Joiner (orders inner join users), jobs bench/jobs/spill/*.yaml
 # written the plain way. For each, Open-Stage runs once without a limit, which
 # gives its in-memory peak RSS P; then Open-Stage with --memory-limit P/10 and
-# DuckDB (bench/peers/duckdb) with memory_limit = P/10 (the same bytes) run
-# RUNS times each, in turn, after sync, under /usr/bin/time -v; DuckDB also
+# DuckDB (bench/peers/duckdb) with memory_limit = P/10 (the same bytes), with
+# its default settings and with threads=1 and preserve_insertion_order=false
+# (what its out-of-memory error advises), run RUNS times each, in turn, after sync, under /usr/bin/time -v; DuckDB also
 # runs once without a limit. Outputs are compared with the shared verify (the
 # join's sorted by order_id first: its row order is unspecified).
 #
@@ -88,6 +89,8 @@ for op in "${OPS[@]}"; do
   for run in $(seq "$RUNS"); do
     timeit "$op/openstage_limited" "$run" $(osrun "$op" "$OUT/openstage_limited/$op" --memory-limit "${LIMIT[$op]}")
     timeit "$op/duckdb_limited" "$run" env MEMORY_LIMIT="$((LIMIT[$op] / 1024))KiB" "$BIN/duckdb-etl" "$op" "$DATA" "$OUT/duckdb_limited/$op"
+    timeit "$op/duckdb_limited_1t" "$run" env MEMORY_LIMIT="$((LIMIT[$op] / 1024))KiB" THREADS=1 PRESERVE_INSERTION_ORDER=false \
+      "$BIN/duckdb-etl" "$op" "$DATA" "$OUT/duckdb_limited_1t/$op"
   done
   SPILLED[$op]=$(/usr/bin/python3 -c '
 import json, sys
@@ -97,7 +100,7 @@ def walk(v):
     return sum(walk(x) for x in v) if isinstance(v, list) else 0
 print(walk(json.load(open(sys.argv[1]))))' "$OUT/openstage_limited/$op/report.json" 2>/dev/null || echo '?')
   a=()
-  for t in openstage_memory duckdb_memory openstage_limited duckdb_limited; do
+  for t in openstage_memory duckdb_memory openstage_limited duckdb_limited duckdb_limited_1t; do
     f=$OUT/$t/$op/$op.csv
     [ -f "$f" ] || continue
     if [ "$op" = join ]; then { head -1 "$f"; tail -n +2 "$f" | sort -t, -k1,1n; } >"$f.sorted" && f=$f.sorted; fi
@@ -114,14 +117,16 @@ cell() { if failed "$1"; then echo FAIL; else printf '%.2f s / %d MB' "$(median 
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load average $LOAD0 at the start, $LOAD1 at the end."
   echo "$OS_VERSION; DuckDB $("$BIN/duckdb-etl" version). Limited: median wall of $RUNS runs in turn / max peak RSS; in memory: one run."
   echo
-  echo "| stage | limit (1/10 of Open-Stage's in-memory peak) | Open-Stage in memory | DuckDB in memory | Open-Stage limited (spilled rows) | DuckDB limited | wall Open-Stage / DuckDB, limited |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| stage | limit (1/10 of Open-Stage's in-memory peak) | Open-Stage in memory | DuckDB in memory | Open-Stage limited (spilled rows) | DuckDB limited | DuckDB limited, threads=1, preserve_insertion_order=false | wall Open-Stage / DuckDB, limited (either setting) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for op in "${OPS[@]}"; do
     r=-
-    if ! failed "$op/openstage_limited" && ! failed "$op/duckdb_limited"; then
-      r=$(awk -v a="$(median 2 "$op/openstage_limited")" -v b="$(median 2 "$op/duckdb_limited")" 'BEGIN{printf "%.2fx", a/b}')
-    fi
-    echo "| $op | $((LIMIT[$op] >> 20)) MiB | $(cell "$op/openstage_memory") | $(cell "$op/duckdb_memory") | $(cell "$op/openstage_limited") (${SPILLED[$op]}) | $(cell "$op/duckdb_limited") | $r |"
+    for d in duckdb_limited duckdb_limited_1t; do
+      if ! failed "$op/openstage_limited" && ! failed "$op/$d" && [ -n "$(median 2 "$op/$d")" ]; then
+        r=$(awk -v a="$(median 2 "$op/openstage_limited")" -v b="$(median 2 "$op/$d")" -v p="$([ "$r" = - ] && echo "" || echo "$r, ")" 'BEGIN{printf "%s%.2fx", p, a/b}')
+      fi
+    done
+    echo "| $op | $((LIMIT[$op] >> 20)) MiB | $(cell "$op/openstage_memory") | $(cell "$op/duckdb_memory") | $(cell "$op/openstage_limited") (${SPILLED[$op]}) | $(cell "$op/duckdb_limited") | $(cell "$op/duckdb_limited_1t") | $r |"
   done
   echo
   echo '```'

@@ -11,7 +11,9 @@
 //	duckdb-etl version
 //
 // MEMORY_LIMIT (env, e.g. 200MB) sets DuckDB's memory_limit (and a temp_directory
-// under TMPDIR for what it spills).
+// under TMPDIR for what it spills); THREADS (env) its threads, and
+// PRESERVE_INSERTION_ORDER=false turns that setting off (DuckDB's own advice
+// when it runs out of memory).
 package main
 
 import (
@@ -61,6 +63,12 @@ func open() *sql.DB {
 	if m := os.Getenv("MEMORY_LIMIT"); m != "" {
 		exec(db, "SET memory_limit = "+quote(m))
 		exec(db, "SET temp_directory = "+quote(spillDir))
+	}
+	if t := os.Getenv("THREADS"); t != "" {
+		exec(db, "SET threads = "+quote(t))
+	}
+	if os.Getenv("PRESERVE_INSERTION_ORDER") == "false" {
+		exec(db, "SET preserve_insertion_order = false")
 	}
 	return db
 }
