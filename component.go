@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -244,6 +245,30 @@ func (p *Plan) SetOutputs(s *arrow.Schema) {
 			p.schemas[o] = s
 		}
 	}
+}
+
+// RowsOutput checks the outputs of a stage that sends its rows to one
+// output and, when its reject parameter names one, the rows it cannot
+// process to a second: reject must be an output, two outputs need a reject
+// pipe. It returns the output the rows go to.
+func (p *Plan) RowsOutput(reject string) (string, error) {
+	outs := p.outputs
+	switch {
+	case reject != "" && !p.HasOutput(reject):
+		return "", fmt.Errorf("reject pipe '%s' is not an output of this stage; its outputs are: %s", reject, strings.Join(outs, ", "))
+	case reject != "" && len(outs) != 2:
+		return "", fmt.Errorf("reject pipe '%s' is the only output; connect a second output for the rows that succeed", reject)
+	case reject == "" && len(outs) > 1:
+		return "", fmt.Errorf("has %d outputs (%s) but no reject pipe; set reject to the output that receives failing rows", len(outs), strings.Join(outs, ", "))
+	case len(outs) == 0:
+		return "", fmt.Errorf("has no output pipe; connect one")
+	}
+	for _, o := range outs {
+		if o != reject {
+			return o, nil
+		}
+	}
+	return outs[0], nil
 }
 
 // MarkReject records that output pipe name is the stage's reject pipe: it

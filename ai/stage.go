@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -127,6 +128,22 @@ const (
 	maxRetryAfter    = 15 * time.Minute
 )
 
+// Key returns a provider stage's API key: the api_key parameter, else the
+// first of the environment variables envs that is set. Having none is an
+// error, unless optional (a server that may need no key) or in a dry run.
+func Key(p *openstage.Plan, apiKey openstage.Secret, optional bool, envs ...string) (string, error) {
+	key := apiKey.Reveal()
+	for _, env := range envs {
+		if key == "" {
+			key = os.Getenv(env)
+		}
+	}
+	if key == "" && !optional && p.DryRun() == nil {
+		return "", fmt.Errorf("no API key (credentials) found: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", strings.Join(envs, " or "))
+	}
+	return key, nil
+}
+
 // Setup checks the parameters against the input and declares the outputs.
 // A provider's Plan resolves its model and key and calls it.
 func (s *Stage) Setup(ctx context.Context, p *openstage.Plan, svc Service) error {
@@ -179,22 +196,10 @@ func (s *Stage) Setup(ctx context.Context, p *openstage.Plan, svc Service) error
 // planOutputs works out the mode's format, output schema, prompts and
 // reject pipe.
 func (s *Stage) planOutputs(p *openstage.Plan, rt *runtime) error {
-	outs := p.Outputs()
-	switch {
-	case s.Reject != "" && !p.HasOutput(s.Reject):
-		return fmt.Errorf("reject pipe '%s' is not an output of this stage; its outputs are: %s", s.Reject, strings.Join(outs, ", "))
-	case s.Reject != "" && len(outs) != 2:
-		return fmt.Errorf("reject pipe '%s' is the only output; connect a second output for the rows that succeed", s.Reject)
-	case s.Reject == "" && len(outs) > 1:
-		return fmt.Errorf("has %d outputs (%s) but no reject pipe; set reject to the output that receives failing rows", len(outs), strings.Join(outs, ", "))
-	}
-	rt.outPipe = outs[0]
-	for _, o := range outs {
-		if o != s.Reject {
-			rt.outPipe = o
-		}
-	}
 	var err error
+	if rt.outPipe, err = p.RowsOutput(s.Reject); err != nil {
+		return err
+	}
 	if rt.row {
 		err = s.planRow(rt)
 	} else {

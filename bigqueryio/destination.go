@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 // GCPBigQueryDestination loads its input into a BigQuery table with one
@@ -231,7 +232,7 @@ func loadSchema(in *arrow.Schema, table bigquery.Schema, truncate bool, full str
 			}
 			schema = append(schema, &c)
 		}
-		key := appendJSONString(nil, target.Name)
+		key := jsontext.AppendString(nil, target.Name)
 		cols = append(cols, outColumn{name: target.Name, key: append(key, ':'), write: writerFor(f.Type, target)})
 	}
 	if len(unknown) > 0 {
@@ -304,19 +305,9 @@ var errAborted = errors.New("the job failed: nothing is loaded")
 func (d *GCPBigQueryDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 	d.up = d.start()
 	var buf []byte
-	for {
-		pkg, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rec := pkg.Batch
-		buf, err = d.encode(buf[:0], rec, d.up.rows)
-		n := rec.NumRows()
-		rec.Release()
-		if err != nil {
+	return in.ForEach(ctx, func(pkg openstage.DataPackage) error {
+		var err error
+		if buf, err = d.encode(buf[:0], pkg.Batch, d.up.rows); err != nil {
 			return err
 		}
 		if _, werr := d.up.pw.Write(buf); werr != nil {
@@ -326,8 +317,9 @@ func (d *GCPBigQueryDestination) Sink(ctx context.Context, in *openstage.Inputs)
 			}
 			return fmt.Errorf("uploading to %s: %v", d.fullName(), werr)
 		}
-		d.up.rows += n
-	}
+		d.up.rows += pkg.Batch.NumRows()
+		return nil
+	})
 }
 
 // encode appends rec's rows as newline-delimited JSON to buf; first is the

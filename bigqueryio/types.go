@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 // Reading: BigQuery columns become Open-Stage columns as the package
@@ -442,7 +443,7 @@ func writerFor(t arrow.DataType, f *bigquery.FieldSchema) jsonWriter {
 			}
 		}
 		return func(buf []byte, col arrow.Array, i int) ([]byte, error) {
-			return appendJSONString(buf, col.(*array.String).Value(i)), nil
+			return jsontext.AppendString(buf, col.(*array.String).Value(i)), nil
 		}
 	}
 	return nil
@@ -459,37 +460,4 @@ func describeField(f *bigquery.FieldSchema) string {
 		return "ARRAY<" + t + ">"
 	}
 	return t
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
-			continue
-		}
-		if c >= 0x80 {
-			continue // UTF-8 passes through; invalid bytes are checked below
-		}
-		buf = append(buf, s[start:i]...)
-		switch c {
-		case '"':
-			buf = append(buf, '\\', '"')
-		case '\\':
-			buf = append(buf, '\\', '\\')
-		case '\n':
-			buf = append(buf, '\\', 'n')
-		case '\r':
-			buf = append(buf, '\\', 'r')
-		case '\t':
-			buf = append(buf, '\\', 't')
-		default:
-			buf = append(buf, fmt.Sprintf(`\u%04x`, c)...)
-		}
-		start = i + 1
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

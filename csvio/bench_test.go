@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -146,4 +148,64 @@ func BenchmarkEncodingCSVWriter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkWriterFormat formats W7-shaped batches (the orders with
+// amount_vat = amount * 1.21, a band and a label, as bench/jobs/w7.yaml
+// derives them) on one goroutine: the writer's per-row cost without the
+// io.Writer and the worker hand-off.
+func BenchmarkWriterFormat(b *testing.B) {
+	recs := readBatches(b, benchInput())
+	defer releaseAll(recs)
+	fields := append(ordersSchema.Fields(),
+		arrow.Field{Name: "amount_vat", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		arrow.Field{Name: "band", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true})
+	schema := arrow.NewSchema(fields, nil)
+	var derived []arrow.RecordBatch
+	rows := 0
+	for _, rec := range recs {
+		amount := rec.Column(4).(*array.Float64)
+		country, status := rec.Column(2).(*array.String), rec.Column(6).(*array.String)
+		vat := array.NewFloat64Builder(memory.DefaultAllocator)
+		band := array.NewStringBuilder(memory.DefaultAllocator)
+		label := array.NewStringBuilder(memory.DefaultAllocator)
+		for i := 0; i < amount.Len(); i++ {
+			a := amount.Value(i)
+			vat.Append(a * 1.21)
+			switch {
+			case a > 1000:
+				band.Append("high")
+			case a > 100:
+				band.Append("mid")
+			default:
+				band.Append("low")
+			}
+			label.Append(strings.ToUpper(country.Value(i)) + "-" + status.Value(i))
+		}
+		cols := append(rec.Columns(), vat.NewArray(), band.NewArray(), label.NewArray())
+		derived = append(derived, array.NewRecordBatch(schema, cols, rec.NumRows()))
+		rows += int(rec.NumRows())
+	}
+	defer releaseAll(derived)
+	w := NewWriter(io.Discard, schema, WriteOptions{})
+	buf := make([]byte, 0, 64<<20)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for _, rec := range derived {
+			out, err := w.format(buf[:0], rec, 0, int(rec.NumRows()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(out)
+		}
+		b.SetBytes(int64(n))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
+	// On a shared machine the wall time moves with the other load; the
+	// process's CPU time moves less.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/float64(rows), "cpu-ns/row")
 }

@@ -44,7 +44,7 @@ type CSVDestination struct {
 	schema  *arrow.Schema
 	file    *fileio.Output
 	shards  []*fileio.Output // Shards > 1
-	workers int // formatters: the job's workers (Plan.Workers)
+	workers int              // formatters: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -75,10 +75,11 @@ func (d *CSVDestination) Connectivity() openstage.Connectivity {
 func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	d.workers = p.Workers()
 	d.schema = p.InputSchema()
-	for _, f := range d.schema.Fields() {
-		if !openstage.Supported(f.Type) {
-			return fmt.Errorf("column '%s' has type %s, which CSV cannot hold", f.Name, f.Type)
-		}
+	if err := fileio.CheckTypes(d.schema, "CSV cannot hold"); err != nil {
+		return err
+	}
+	if _, err := lookupEncoding(d.Encoding); err != nil {
+		return fmt.Errorf("encoding: %w", err)
 	}
 	if d.Shards < 0 {
 		return fmt.Errorf("shards must be 1 or more, got %d", d.Shards)
@@ -88,33 +89,17 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("shards: %d cannot be used with if_exists: append (the rows of each run are spread over new files); use if_exists: replace or fail, or shards: 1", d.Shards)
 		}
 		for i := range d.Shards {
-			path := ShardPath(d.Path, i, d.Shards)
-			exists, err := atomicfile.CheckTarget(path)
-			if err != nil {
+			if _, err := atomicfile.PlanTarget(ShardPath(d.Path, i, d.Shards), d.IfExists, "replace"); err != nil {
 				return err
 			}
-			if exists && d.IfExists == "fail" {
-				return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace", path)
-			}
-		}
-		if _, err := lookupEncoding(d.Encoding); err != nil {
-			return fmt.Errorf("encoding: %w", err)
 		}
 		return nil
 	}
-	exists, err := atomicfile.CheckTarget(d.Path)
+	exists, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace or append")
 	if err != nil {
 		return err
 	}
-	if _, err := lookupEncoding(d.Encoding); err != nil {
-		return fmt.Errorf("encoding: %w", err)
-	}
-	switch d.IfExists {
-	case "fail":
-		if exists {
-			return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace or append", d.Path)
-		}
-	case "append":
+	if d.IfExists == "append" {
 		if st, err := os.Stat(d.Path); exists && err == nil && st.Size() > 0 && d.Header {
 			if err := d.checkHeader(); err != nil {
 				return err
@@ -178,21 +163,15 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 		header = header && !copied
 	}
 	w := NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: header, Encoding: d.Encoding, NoBOM: copied, Workers: d.workers})
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			w.Close()
-			return err
-		}
-		err = w.Write(dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			w.Close()
+	err = in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		if err := w.Write(dp.Batch); err != nil {
 			return fmt.Errorf("writing '%s': %w", d.Path, err)
 		}
+		return nil
+	})
+	if err != nil {
+		w.Close()
+		return err
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)

@@ -452,6 +452,35 @@ func appendFloat(dst []byte, v float64) []byte {
 			}
 			return dst
 		}
+		// Four-decimal fast path, for products of two-decimal values
+		// (amount * 1.21): below 1e11 an ulp is under 1e-4, so at most one
+		// multiple of 1e-4 rounds to v, and a decimal with fewer digits
+		// would be such a multiple; when r/10^4 rounds to v, its digits
+		// without trailing zeros are strconv's shortest.
+		if a < 1e11 {
+			r = math.Round(v * 1e4)
+			if r/1e4 == v {
+				ir := int64(r)
+				if ir < 0 {
+					dst = append(dst, '-')
+					ir = -ir
+				}
+				dst = appendInt(dst, ir/1e4)
+				c := ir % 1e4
+				n := 4
+				for c%10 == 0 {
+					c /= 10
+					n--
+				}
+				l := len(dst)
+				dst = append(dst, ".0000"[:n+1]...)
+				for i := l + n; i > l; i-- {
+					dst[i] = byte('0' + c%10)
+					c /= 10
+				}
+				return dst
+			}
+		}
 	}
 	switch {
 	case math.IsInf(v, 1):

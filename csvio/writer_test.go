@@ -426,8 +426,15 @@ func TestAppendFloatShortest(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	for i := 0; i < 500000; i++ {
 		v := randFloat(rng)
-		if i%3 == 0 {
+		switch i % 6 {
+		case 0:
 			v = float64(rng.Int63n(1e15)-5e14) / 100
+		case 1: // up to four decimals, near the fast path's 1e11 bound too
+			v = float64(rng.Int63n(2e15)-1e15) / 1e4
+		case 2: // products of two-decimal values, as W7's amount * 1.21
+			v = float64(rng.Int63n(2e7)-1e7) / 100 * []float64{1.21, 0.19, 3.3, 1e-4}[i/6%4]
+		case 3:
+			v = float64(rng.Int63n(1e5)) / 1e4
 		}
 		got := string(appendFloat(nil, v))
 		if v != v {
@@ -562,5 +569,70 @@ func TestAppendIntMatchesStrconv(t *testing.T) {
 		if string(got) != string(want) {
 			t.Fatalf("appendInt(%d) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestWriterStringsQuotedExactly writes strings of every length from 0 to
+// 40 with, at every position, a byte that needs quotes (the delimiter, '"',
+// LF, CR), a control byte that does not (tab) or a multi-byte character,
+// under two delimiters and from a sliced array, and compares each field with
+// RFC 4180 quoting done the plain way. The writer copies short strings in
+// 8-byte words; this checks that it quotes exactly the strings it must.
+func TestWriterStringsQuotedExactly(t *testing.T) {
+	var vals []string
+	for n := 0; n <= 40; n++ {
+		base := strings.Repeat("abcdefghij", 5)[:n]
+		vals = append(vals, base)
+		for i := 0; i < n; i++ {
+			for _, c := range []string{",", ";", "\"", "\n", "\r", "\t", "é"} {
+				vals = append(vals, base[:i]+c+base[i+1:])
+			}
+		}
+	}
+	for _, delim := range []byte{',', ';'} {
+		want := func(s string) string {
+			if s == "" {
+				return `""`
+			}
+			if strings.ContainsAny(s, string(delim)+"\"\n\r") {
+				return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+			}
+			return s
+		}
+		b := array.NewStringBuilder(memory.DefaultAllocator)
+		b.Append("skipped")
+		b.AppendValues(vals, nil)
+		full := b.NewArray()
+		arr := array.NewSlice(full, 1, int64(full.Len()))
+		schema := schemaOf("s:string,k:int")
+		ks := array.NewInt64Builder(memory.DefaultAllocator)
+		for i := range vals {
+			ks.Append(int64(i))
+		}
+		rec := array.NewRecordBatch(schema, []arrow.Array{arr, ks.NewArray()}, int64(len(vals)))
+		var out bytes.Buffer
+		w := NewWriter(&out, schema, WriteOptions{Delimiter: delim})
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var exp strings.Builder
+		for i, s := range vals {
+			fmt.Fprintf(&exp, "%s%c%d\n", want(s), delim, i)
+		}
+		if got := out.String(); got != exp.String() {
+			g, e := strings.Split(got, "\n"), strings.Split(exp.String(), "\n")
+			for i := range min(len(g), len(e)) {
+				if g[i] != e[i] {
+					t.Fatalf("delimiter %q: line %d: got %q, want %q", delim, i+1, g[i], e[i])
+				}
+			}
+			t.Fatalf("delimiter %q: %d lines, want %d", delim, len(g), len(e))
+		}
+		rec.Release()
+		full.Release()
+		arr.Release()
 	}
 }

@@ -481,19 +481,11 @@ func (d *ExcelDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	if d.Sheet == "" || len([]rune(d.Sheet)) > 31 || strings.ContainsAny(d.Sheet, `:\/?*[]`) {
 		return fmt.Errorf("sheet '%s' is not a valid sheet name (1 to 31 characters, none of : \\ / ? * [ ])", d.Sheet)
 	}
-	for _, f := range d.schema.Fields() {
-		if !openstage.Supported(f.Type) {
-			return fmt.Errorf("column '%s' has type %s, which ExcelDestination cannot write", f.Name, f.Type)
-		}
-	}
-	exists, err := atomicfile.CheckTarget(d.Path)
-	if err != nil {
+	if err := fileio.CheckTypes(d.schema, "ExcelDestination cannot write"); err != nil {
 		return err
 	}
-	if exists && d.IfExists == "fail" {
-		return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace", d.Path)
-	}
-	return nil
+	_, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace")
+	return err
 }
 
 const maxExcelRows = 1048576

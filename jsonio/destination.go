@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -16,6 +15,7 @@ import (
 	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/internal/atomicfile"
 	"github.com/open-stage/openstage/internal/fileio"
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 // JSONDestination writes its input as JSON records, one object per row
@@ -58,19 +58,11 @@ func (d *JSONDestination) Connectivity() openstage.Connectivity {
 // Plan implements openstage.Destination.
 func (d *JSONDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	d.schema = p.InputSchema()
-	for _, f := range d.schema.Fields() {
-		if !openstage.Supported(f.Type) {
-			return fmt.Errorf("column '%s' has type %s, which JSONDestination cannot write", f.Name, f.Type)
-		}
-	}
-	exists, err := atomicfile.CheckTarget(d.Path)
-	if err != nil {
+	if err := fileio.CheckTypes(d.schema, "JSONDestination cannot write"); err != nil {
 		return err
 	}
-	if exists && d.IfExists == "fail" {
-		return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace", d.Path)
-	}
-	return nil
+	_, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace")
+	return err
 }
 
 // Sink implements openstage.Destination.
@@ -83,7 +75,7 @@ func (d *JSONDestination) Sink(ctx context.Context, in *openstage.Inputs) error 
 	w := bufio.NewWriterSize(f, 1<<20)
 	keys := make([][]byte, d.schema.NumFields())
 	for i, fl := range d.schema.Fields() {
-		keys[i] = appendJSONString(nil, fl.Name)
+		keys[i] = jsontext.AppendString(nil, fl.Name)
 		keys[i] = append(keys[i], ':')
 	}
 	array := d.Format == "array"
@@ -168,64 +160,12 @@ func appendValue(dst []byte, a arrow.Array, i int) []byte {
 	case *array.Boolean:
 		return strconv.AppendBool(dst, a.Value(i))
 	case *array.String:
-		return appendJSONString(dst, a.Value(i))
+		return jsontext.AppendString(dst, a.Value(i))
 	case *array.Date32:
 		return append(append(append(dst, '"'), a.Value(i).ToTime().Format("2006-01-02")...), '"')
 	case *array.Timestamp:
 		t := time.UnixMicro(int64(a.Value(i))).UTC()
 		return append(append(append(dst, '"'), t.Format("2006-01-02T15:04:05.999999Z")...), '"')
 	}
-	return appendJSONString(dst, a.ValueStr(i))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (invalid UTF-8 as U+FFFD).
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
-			i++
-			continue
-		}
-		if c >= 0x80 {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			if r == '\u2028' || r == '\u2029' {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\u202`...)
-				dst = append(dst, hexDigits[r&0xF])
-				i += n
-				start = i
-				continue
-			}
-			i += n
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsontext.AppendString(dst, a.ValueStr(i))
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -121,14 +120,8 @@ func (d *ParquetDestination) Plan(_ context.Context, p *openstage.Plan) error {
 			return fmt.Errorf("column '%s' has type %s, which Parquet cannot hold", f.Name, f.Type)
 		}
 	}
-	exists, err := atomicfile.CheckTarget(d.Path)
-	if err != nil {
-		return err
-	}
-	if exists && d.IfExists == "fail" {
-		return fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: replace", d.Path)
-	}
-	return nil
+	_, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace")
+	return err
 }
 
 // writerProperties returns the Parquet writer settings from the parameters.
@@ -172,21 +165,15 @@ func (d *ParquetDestination) Sink(ctx context.Context, in *openstage.Inputs) err
 	if err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)
 	}
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			w.Close() // releases the row group held in memory
-			return err
-		}
-		err = d.write(w, dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			w.Close()
+	err = in.ForEach(ctx, func(dp openstage.DataPackage) error {
+		if err := d.write(w, dp.Batch); err != nil {
 			return fmt.Errorf("writing '%s': %w", d.Path, err)
 		}
+		return nil
+	})
+	if err != nil {
+		w.Close() // releases the row group held in memory
+		return err
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/fileio"
 )
 
 // ParquetOrigin reads a Parquet file, one row group after another, so that
@@ -137,15 +137,9 @@ func openParquet(path string, mem memory.Allocator) (*reader, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("'%s' is a folder, not a Parquet file", path)
 	}
-	f, err := os.Open(path)
+	f, err := fileio.OpenFile(path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("file '%s' does not exist; check the path (in a job file, relative paths start from the job file's folder)", path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("cannot read '%s': permission denied", path)
-		}
-		return nil, fmt.Errorf("cannot open '%s': %w", path, errors.Unwrap(err))
+		return nil, err
 	}
 	if err := checkMagic(f, path); err != nil {
 		f.Close()

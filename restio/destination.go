@@ -11,13 +11,13 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 // RESTDestination sends rows to an HTTP API as JSON: one request per row,
@@ -314,7 +314,7 @@ type rowEncoder struct {
 func newRowEncoder(s *arrow.Schema) *rowEncoder {
 	e := &rowEncoder{}
 	for _, f := range s.Fields() {
-		k := appendJSONString(nil, f.Name)
+		k := jsontext.AppendString(nil, f.Name)
 		e.keys = append(e.keys, append(k, ':'))
 	}
 	return e
@@ -364,17 +364,17 @@ func appendJSONValue(dst []byte, col arrow.Array, i int) []byte {
 	case *array.Boolean:
 		return strconv.AppendBool(dst, a.Value(i))
 	case *array.String:
-		return appendJSONString(dst, a.Value(i))
+		return jsontext.AppendString(dst, a.Value(i))
 	case *array.Date32:
-		return appendJSONString(dst, a.Value(i).ToTime().Format(time.DateOnly))
+		return jsontext.AppendString(dst, a.Value(i).ToTime().Format(time.DateOnly))
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
-		return appendJSONString(dst, a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano))
+		return jsontext.AppendString(dst, a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano))
 	}
 	v := openstage.Column{Array: col}.Value(i)
 	b, err := json.Marshal(v)
 	if err != nil {
-		return appendJSONString(dst, fmt.Sprint(v))
+		return jsontext.AppendString(dst, fmt.Sprint(v))
 	}
 	return append(dst, b...)
 }
@@ -390,41 +390,4 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 		format = 'e'
 	}
 	return strconv.AppendFloat(dst, f, format, -1, 64)
-}
-
-// appendJSONString writes s as a JSON string (RFC 8259): quotes,
-// backslashes and control characters escaped, invalid UTF-8 replaced by
-// U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }

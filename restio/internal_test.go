@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-stage/openstage/internal/jsontext"
 )
 
 func TestRetryAfterHeader(t *testing.T) {
@@ -120,7 +122,7 @@ func TestShownURLMasksSecrets(t *testing.T) {
 }
 
 func TestJSONStringEncoding(t *testing.T) {
-	got := string(appendJSONString(nil, "a\"b\\c\n\t\x01é\xff日"))
+	got := string(jsontext.AppendString(nil, "a\"b\\c\n\t\x01é\xff日"))
 	want := `"a\"b\\c\n\t\u0001é\ufffd日"`
 	if got != want {
 		t.Fatalf("got %s, want %s", got, want)

@@ -247,26 +247,14 @@ func goValue(col arrow.Array, i int) any {
 		return nil
 	}
 	switch a := col.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
 	case *array.LargeString:
 		return a.Value(i)
 	case *array.Binary:
 		return append([]byte(nil), a.Value(i)...)
 	case *array.LargeBinary:
 		return append([]byte(nil), a.Value(i)...)
-	case *array.Date32:
-		return a.Value(i).ToTime().UTC()
-	case *array.Timestamp:
-		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
 	}
-	return col.ValueStr(i)
+	return openstage.Column{Array: col}.Value(i)
 }
 
 // dateText and timestampText are the texts SQLite stores dates and

@@ -26,7 +26,6 @@ import (
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
@@ -34,13 +33,6 @@ import (
 	"github.com/open-stage/openstage/internal/outofcore"
 	"github.com/open-stage/openstage/spill"
 )
-
-// rdBest locates the best row of a key so far.
-type rdBest struct {
-	slot int32 // index into rdFast.slots
-	row  int32
-	pos  int64 // input position
-}
 
 // rdSlot is a held batch and how many best rows it holds.
 type rdSlot struct {
@@ -52,10 +44,8 @@ type rdSlot struct {
 type rdFast struct {
 	r       *RemoveDuplicates
 	grouper *kernel.Grouper
-	best    []rdBest
-	slots   []rdSlot
-	held    int64 // bytes of the held batches
-	compact int64 // bytes of the last compaction
+	best    []heldRow // per key: its best row so far
+	store   heldBatches
 	seen    int64 // input rows so far
 	// For a sort_by column that is not a string: the order-preserving
 	// image (kernel.OrderedUint64, complemented when descending) and the null
@@ -70,35 +60,12 @@ type rdFast struct {
 // rdCompactMin is the least held size at which the best rows are compacted.
 var rdCompactMin int64 = 64 << 20 // a variable for tests
 
-func (f *rdFast) release() {
-	for i := range f.slots {
-		if f.slots[i].rec != nil {
-			f.slots[i].rec.Release()
-			f.slots[i].rec = nil
-		}
-	}
-	f.slots = nil
-	f.held = 0
-}
-
-func (f *rdFast) unref(s int32) {
-	sl := &f.slots[s]
-	sl.live--
-	if sl.live == 0 && sl.rec != nil {
-		sl.rec.Release()
-		sl.rec = nil
-		f.held -= sl.bytes
-	}
-}
+func (f *rdFast) release() { f.store.release() }
 
 // add folds rec (owned by f) into the best rows.
 func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 	r := f.r
-	s := int32(len(f.slots))
-	bytes := spill.Size(rec)
-	f.slots = append(f.slots, rdSlot{rec: rec, bytes: bytes, live: 1}) // pinned while folding
-	f.held += bytes
-	n := len(gids)
+	s := f.store.push(rec) // pinned while folding
 	if f.bimg == nil {
 		f.bimg = make([][]uint64, len(r.sortBy))
 		f.bnull = make([][]bool, len(r.sortBy))
@@ -107,48 +74,25 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 	}
 	cols := make([]arrow.Array, len(r.sortBy))
 	isStr := make([]bool, len(r.sortBy))
-	for k, c := range r.sortBy {
-		arr := rec.Column(c.Col)
-		cols[k] = arr
-		if _, ok := arr.(*array.String); ok {
-			isStr[k] = true
-			continue
-		}
-		if cap(f.img[k]) < n {
-			f.img[k], f.null[k] = make([]uint64, n), make([]bool, n)
-		}
-		img, null := f.img[k][:n], f.null[k][:n]
-		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
-		var mask uint64
-		if c.Desc {
-			mask = ^uint64(0)
-		}
-		for i := range n {
-			if null[i] = isNull(i); !null[i] {
-				img[i] = key(int32(i)) ^ mask
-			} else {
-				img[i] = 0
-			}
-		}
-	}
+	keyImages(rec, r.sortBy, cols, isStr, f.img, f.null)
 	for i, g := range gids {
 		pos := f.seen + int64(i)
 		if int(g) >= len(f.best) {
-			f.best = append(f.best, rdBest{slot: s, row: int32(i), pos: pos})
+			f.best = append(f.best, heldRow{slot: s, row: int32(i), pos: pos})
 			for k := range r.sortBy {
 				if !isStr[k] {
 					f.bimg[k] = append(f.bimg[k], f.img[k][i])
 					f.bnull[k] = append(f.bnull[k], f.null[k][i])
 				}
 			}
-			f.slots[s].live++
+			f.store.slots[s].live++
 			continue
 		}
 		b := &f.best[g]
 		c := 0
 		for k, sc := range r.sortBy {
 			if isStr[k] {
-				c = kernel.CompareValue(cols[k], i, f.slots[b.slot].rec.Column(sc.Col), int(b.row), sc.Desc, false)
+				c = kernel.CompareValue(cols[k], i, f.store.slots[b.slot].rec.Column(sc.Col), int(b.row), sc.Desc, false)
 			} else {
 				xn, yn := f.null[k][i], f.bnull[k][g]
 				switch {
@@ -177,67 +121,19 @@ func (f *rdFast) add(rec arrow.RecordBatch, gids []int32) {
 					f.bimg[k][g], f.bnull[k][g] = f.img[k][i], f.null[k][i]
 				}
 			}
-			f.slots[s].live++
-			f.unref(old)
+			f.store.slots[s].live++
+			f.store.unref(old)
 		}
 	}
 	f.seen += int64(len(gids))
-	f.unref(s) // unpin
+	f.store.unref(s) // unpin
 }
 
 // compactAll copies the best rows into one batch (in no particular order),
 // releases the other batches and points the best rows at it; nil when there
 // are none.
 func (f *rdFast) compactAll(alloc memory.Allocator) (arrow.RecordBatch, error) {
-	if len(f.best) == 0 {
-		return nil, nil
-	}
-	rows := make([][]int32, len(f.slots))
-	for _, b := range f.best {
-		rows[b.slot] = append(rows[b.slot], b.row)
-	}
-	newRow := make([][]int32, len(f.slots)) // per slot: old row -> new row (only where needed)
-	var parts []arrow.RecordBatch
-	off := int32(0)
-	for s, rs := range rows {
-		if len(rs) == 0 {
-			continue
-		}
-		parts = append(parts, openstage.Take(alloc, f.slots[s].rec, rs))
-		m := make([]int32, f.slots[s].rec.NumRows())
-		for j, row := range rs {
-			m[row] = off + int32(j)
-		}
-		newRow[s] = m
-		off += int32(len(rs))
-	}
-	rec, err := kernel.Concat(parts, alloc)
-	if err != nil {
-		return nil, err
-	}
-	for g := range f.best {
-		b := &f.best[g]
-		b.row = newRow[b.slot][b.row]
-		b.slot = 0
-	}
-	f.release()
-	rec.Retain()
-	bytes := spill.Size(rec)
-	f.slots = []rdSlot{{rec: rec, live: len(f.best), bytes: bytes}}
-	f.held, f.compact = bytes, bytes
-	return rec, nil
-}
-
-// inputOrder returns the rows of the compacted batch in input order.
-func (f *rdFast) inputOrder() []int32 {
-	idx := make([]int32, len(f.best))
-	keys := make([]uint64, len(f.best))
-	for _, b := range f.best {
-		idx[b.row] = b.row
-		keys[b.row] = uint64(b.pos)
-	}
-	kernel.RadixSort(keys, idx)
-	return idx
+	return f.store.compactRows(alloc, f.best)
 }
 
 // dedupBest runs the streaming pass. It returns done when it has sent the
@@ -261,7 +157,7 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 			rec.Release()
 			continue
 		}
-		if r.budget > 0 && f.held+spill.Size(rec) > r.budget {
+		if r.budget > 0 && f.store.held+spill.Size(rec) > r.budget {
 			// Hand over to the spilling path.
 			surv, err := f.compactAll(alloc)
 			if err != nil {
@@ -269,7 +165,7 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 				return false, err
 			}
 			if surv != nil {
-				ordered := openstage.Take(alloc, surv, f.inputOrder())
+				ordered := openstage.Take(alloc, surv, inputOrder(f.best))
 				surv.Release()
 				f.release()
 				if err := srt.Add(ordered); err != nil {
@@ -284,7 +180,7 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 		}
 		gids = f.grouper.IDs(rec, gids)
 		f.add(rec, gids)
-		if f.held > max(2*f.compact, rdCompactMin) {
+		if f.store.held > max(2*f.store.compact, rdCompactMin) {
 			surv, err := f.compactAll(alloc)
 			if err != nil {
 				return false, err
@@ -297,7 +193,7 @@ func (r *RemoveDuplicates) dedupBest(ctx context.Context, in *openstage.Inputs, 
 		return true, err
 	}
 	defer surv.Release()
-	idx := f.inputOrder()
+	idx := inputOrder(f.best)
 	for k := len(r.sortBy) - 1; k >= 0; k-- {
 		sc := r.sortBy[k]
 		kernel.StableSortBy(kernel.SortCol{Arr: surv.Column(sc.Col), Desc: sc.Desc}, idx, false)

@@ -278,7 +278,7 @@ func (h *Head) topN(ctx context.Context, in *openstage.Inputs, out *openstage.Ou
 		return err
 	}
 	defer surv.Release()
-	idx := t.inputOrder()
+	idx := inputOrder(t.ents)
 	for k := len(h.order) - 1; k >= 0; k-- {
 		sc := h.order[k]
 		kernel.StableSortBy(kernel.SortCol{Arr: surv.Column(sc.Col), Desc: sc.Desc}, idx, h.absorbed.NullsFirst)
@@ -298,7 +298,7 @@ func (h *Head) topNSpilled(ctx context.Context, in *openstage.Inputs, out *opens
 		return err
 	}
 	if surv != nil {
-		ordered := openstage.Take(alloc, surv, t.inputOrder())
+		ordered := openstage.Take(alloc, surv, inputOrder(t.ents))
 		surv.Release()
 		t.release()
 		if err := srt.Add(ordered); err != nil {

@@ -148,5 +148,5 @@ func (t *Tail) perKey(ctx context.Context, in *openstage.Inputs, out *openstage.
 		return err
 	}
 	defer surv.Release()
-	return kernel.SendPermuted(ctx, out, surv, k.inputOrder())
+	return kernel.SendPermuted(ctx, out, surv, inputOrder(k.ents))
 }

@@ -43,6 +43,63 @@ func (s *heldBatches) unref(slot int32) {
 	}
 }
 
+// compactRows copies the rows that rows point at into one batch (in no
+// particular order), releases the other batches and points rows at it,
+// which is then the only held batch; nil when rows is empty. The caller
+// owns the batch returned (it stays held too).
+func (s *heldBatches) compactRows(alloc memory.Allocator, rows []heldRow) (arrow.RecordBatch, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	bySlot := make([][]int32, len(s.slots))
+	for _, r := range rows {
+		bySlot[r.slot] = append(bySlot[r.slot], r.row)
+	}
+	newRow := make([][]int32, len(s.slots)) // per slot: old row -> new row (only where needed)
+	var parts []arrow.RecordBatch
+	off := int32(0)
+	for sl, rs := range bySlot {
+		if len(rs) == 0 {
+			continue
+		}
+		parts = append(parts, openstage.Take(alloc, s.slots[sl].rec, rs))
+		m := make([]int32, s.slots[sl].rec.NumRows())
+		for j, row := range rs {
+			m[row] = off + int32(j)
+		}
+		newRow[sl] = m
+		off += int32(len(rs))
+	}
+	rec, err := kernel.Concat(parts, alloc)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		r := &rows[i]
+		r.row = newRow[r.slot][r.row]
+		r.slot = 0
+	}
+	s.release()
+	rec.Retain()
+	b := spill.Size(rec)
+	s.slots = []rdSlot{{rec: rec, live: len(rows), bytes: b}}
+	s.held, s.compact = b, b
+	return rec, nil
+}
+
+// inputOrder returns the rows of the compacted batch that rows point at,
+// in input order.
+func inputOrder(rows []heldRow) []int32 {
+	idx := make([]int32, len(rows))
+	keys := make([]uint64, len(rows))
+	for _, r := range rows {
+		idx[r.row] = r.row
+		keys[r.row] = uint64(r.pos)
+	}
+	kernel.RadixSort(keys, idx)
+	return idx
+}
+
 func (s *heldBatches) release() {
 	for i := range s.slots {
 		if s.slots[i].rec != nil {
@@ -54,8 +111,8 @@ func (s *heldBatches) release() {
 	s.held = 0
 }
 
-// topEnt is a kept row.
-type topEnt struct {
+// heldRow is a kept row: row of the batch in slot, at input position pos.
+type heldRow struct {
 	slot, row int32
 	pos       int64
 }
@@ -69,7 +126,7 @@ type topKeeper struct {
 	gids       []int32
 
 	store heldBatches
-	ents  []topEnt
+	ents  []heldRow
 	heaps [][]int32 // per group: max-heap of entry indexes, the worst row at [0]
 	seen  int64
 	isStr []bool
@@ -96,30 +153,7 @@ func (t *topKeeper) add(rec arrow.RecordBatch) {
 	s := t.store.push(rec)
 	n := int(rec.NumRows())
 	nk := len(t.order)
-	for k, sc := range t.order {
-		arr := rec.Column(sc.Col)
-		t.cols[k] = arr
-		if _, ok := arr.(*array.String); ok {
-			t.isStr[k] = true
-			continue
-		}
-		if cap(t.bimg[k]) < n {
-			t.bimg[k], t.bnul[k] = make([]uint64, n), make([]bool, n)
-		}
-		img, null := t.bimg[k][:n], t.bnul[k][:n]
-		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
-		var mask uint64
-		if sc.Desc {
-			mask = ^uint64(0)
-		}
-		for i := range n {
-			if null[i] = isNull(i); !null[i] {
-				img[i] = key(int32(i)) ^ mask
-			} else {
-				img[i] = 0
-			}
-		}
-	}
+	keyImages(rec, t.order, t.cols, t.isStr, t.bimg, t.bnul)
 	if len(t.keyCols) > 0 {
 		if t.grouper == nil {
 			t.grouper = kernel.NewGrouper(rec.Schema(), t.keyCols, false)
@@ -140,7 +174,7 @@ func (t *topKeeper) add(rec arrow.RecordBatch) {
 		pos := t.seen + int64(i)
 		if len(hp) < t.n {
 			e := int32(len(t.ents))
-			t.ents = append(t.ents, topEnt{slot: s, row: int32(i), pos: pos})
+			t.ents = append(t.ents, heldRow{slot: s, row: int32(i), pos: pos})
 			for k := range nk {
 				if t.isStr[k] {
 					t.img, t.nul = append(t.img, 0), append(t.nul, false)
@@ -159,7 +193,7 @@ func (t *topKeeper) add(rec arrow.RecordBatch) {
 			continue
 		}
 		old := t.ents[top].slot
-		t.ents[top] = topEnt{slot: s, row: int32(i), pos: pos}
+		t.ents[top] = heldRow{slot: s, row: int32(i), pos: pos}
 		for k := range nk {
 			if !t.isStr[k] {
 				t.img[int(top)*nk+k], t.nul[int(top)*nk+k] = t.bimg[k][i], t.bnul[k][i]
@@ -265,55 +299,7 @@ func (t *topKeeper) down(hp []int32, i int) {
 // releases the other batches and points the entries at it; nil when no row
 // is kept.
 func (t *topKeeper) compactAll(alloc memory.Allocator) (arrow.RecordBatch, error) {
-	if len(t.ents) == 0 {
-		return nil, nil
-	}
-	rows := make([][]int32, len(t.store.slots))
-	for _, e := range t.ents {
-		rows[e.slot] = append(rows[e.slot], e.row)
-	}
-	newRow := make([][]int32, len(t.store.slots))
-	var parts []arrow.RecordBatch
-	off := int32(0)
-	for s, rs := range rows {
-		if len(rs) == 0 {
-			continue
-		}
-		parts = append(parts, openstage.Take(alloc, t.store.slots[s].rec, rs))
-		m := make([]int32, t.store.slots[s].rec.NumRows())
-		for j, row := range rs {
-			m[row] = off + int32(j)
-		}
-		newRow[s] = m
-		off += int32(len(rs))
-	}
-	rec, err := kernel.Concat(parts, alloc)
-	if err != nil {
-		return nil, err
-	}
-	for i := range t.ents {
-		e := &t.ents[i]
-		e.row = newRow[e.slot][e.row]
-		e.slot = 0
-	}
-	t.store.release()
-	rec.Retain()
-	b := spill.Size(rec)
-	t.store.slots = []rdSlot{{rec: rec, live: len(t.ents), bytes: b}}
-	t.store.held, t.store.compact = b, b
-	return rec, nil
-}
-
-// inputOrder returns the rows of the compacted batch in input order.
-func (t *topKeeper) inputOrder() []int32 {
-	idx := make([]int32, len(t.ents))
-	keys := make([]uint64, len(t.ents))
-	for _, e := range t.ents {
-		idx[e.row] = e.row
-		keys[e.row] = uint64(e.pos)
-	}
-	kernel.RadixSort(keys, idx)
-	return idx
+	return t.store.compactRows(alloc, t.ents)
 }
 
 // addLast folds rec (owned) into the last n rows of each key: a row of a
@@ -334,13 +320,13 @@ func (t *topKeeper) addLast(rec arrow.RecordBatch, rings *[]tailRing) {
 		t.store.slots[s].live++
 		if len(r.ents) < t.n {
 			r.ents = append(r.ents, int32(len(t.ents)))
-			t.ents = append(t.ents, topEnt{slot: s, row: int32(i), pos: pos})
+			t.ents = append(t.ents, heldRow{slot: s, row: int32(i), pos: pos})
 			continue
 		}
 		e := r.ents[r.start]
 		r.start = (r.start + 1) % len(r.ents)
 		old := t.ents[e].slot
-		t.ents[e] = topEnt{slot: s, row: int32(i), pos: pos}
+		t.ents[e] = heldRow{slot: s, row: int32(i), pos: pos}
 		t.store.unref(old)
 	}
 	t.seen += int64(n)
@@ -351,4 +337,38 @@ func (t *topKeeper) addLast(rec arrow.RecordBatch, rings *[]tailRing) {
 type tailRing struct {
 	ents  []int32
 	start int
+}
+
+// keyImages sets, for each sort key k of rec, cols[k] to its column and,
+// when it is a string column, isStr[k]; for any other it fills img[k] and
+// null[k] (grown as needed, rec's rows long) with the order-preserving
+// image of each row's value (complemented when descending, 0 for a null)
+// and whether it is null. TopN and RemoveDuplicates' best-row keeper
+// compare rows by these images.
+func keyImages(rec arrow.RecordBatch, order []kernel.SortRef, cols []arrow.Array, isStr []bool, img [][]uint64, null [][]bool) {
+	n := int(rec.NumRows())
+	for k, sc := range order {
+		arr := rec.Column(sc.Col)
+		cols[k] = arr
+		if _, ok := arr.(*array.String); ok {
+			isStr[k] = true
+			continue
+		}
+		if cap(img[k]) < n {
+			img[k], null[k] = make([]uint64, n), make([]bool, n)
+		}
+		im, nu := img[k][:n], null[k][:n]
+		isNull, key := kernel.NullFunc(arr), kernel.OrderedUint64(arr)
+		var mask uint64
+		if sc.Desc {
+			mask = ^uint64(0)
+		}
+		for i := range n {
+			if nu[i] = isNull(i); !nu[i] {
+				im[i] = key(int32(i)) ^ mask
+			} else {
+				im[i] = 0
+			}
+		}
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -137,22 +136,9 @@ func (t *Transformer) Plan(_ context.Context, p *openstage.Plan) error {
 		return errors.New("derive, function and a Go function are exclusive; use one")
 	}
 
-	outs := p.Outputs()
-	switch {
-	case t.Reject != "" && !p.HasOutput(t.Reject):
-		return fmt.Errorf("reject pipe '%s' is not an output of this stage; its outputs are: %s", t.Reject, strings.Join(outs, ", "))
-	case t.Reject != "" && len(outs) != 2:
-		return fmt.Errorf("reject pipe '%s' is the only output; connect a second output for the rows that succeed", t.Reject)
-	case t.Reject == "" && len(outs) > 1:
-		return fmt.Errorf("has %d outputs (%s) but no reject pipe; set reject to the output that receives failing rows", len(outs), strings.Join(outs, ", "))
-	}
-	t.outPipe = outs[0]
-	if t.Reject != "" {
-		for _, o := range outs {
-			if o != t.Reject {
-				t.outPipe = o
-			}
-		}
+	var err error
+	if t.outPipe, err = p.RowsOutput(t.Reject); err != nil {
+		return err
 	}
 
 	var out *arrow.Schema

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -53,12 +52,9 @@ func init() {
 
 // Plan resolves the API key and plans the shared stage.
 func (t *AnthropicPromptTransformer) Plan(ctx context.Context, p *openstage.Plan) error {
-	key := t.APIKey.Reveal()
-	if key == "" {
-		key = os.Getenv(KeyEnv)
-	}
-	if key == "" && p.DryRun() == nil {
-		return fmt.Errorf("no API key (credentials) found: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", KeyEnv)
+	key, err := ai.Key(p, t.APIKey, false, KeyEnv)
+	if err != nil {
+		return err
 	}
 	return t.Setup(ctx, p, ai.Service{
 		Type: "AnthropicPromptTransformer", Name: "anthropic", Model: t.Model, KeyEnv: KeyEnv, Key: key,

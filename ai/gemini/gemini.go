@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -52,14 +51,9 @@ func init() {
 
 // Plan resolves the API key and plans the shared stage.
 func (t *GeminiPromptTransformer) Plan(ctx context.Context, p *openstage.Plan) error {
-	key := t.APIKey.Reveal()
-	for _, env := range KeyEnvs {
-		if key == "" {
-			key = os.Getenv(env)
-		}
-	}
-	if key == "" && p.DryRun() == nil {
-		return fmt.Errorf("no API key (credentials) found: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", strings.Join(KeyEnvs, " or "))
+	key, err := ai.Key(p, t.APIKey, false, KeyEnvs...)
+	if err != nil {
+		return err
 	}
 	zero := 0.0
 	return t.Setup(ctx, p, ai.Service{

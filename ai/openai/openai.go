@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/openai/openai-go/v3"
@@ -56,12 +55,9 @@ func init() {
 
 // Plan resolves the API key and plans the shared stage.
 func (t *OpenAIPromptTransformer) Plan(ctx context.Context, p *openstage.Plan) error {
-	key := t.APIKey.Reveal()
-	if key == "" {
-		key = os.Getenv(KeyEnv)
-	}
-	if key == "" && t.BaseURL == "" && p.DryRun() == nil {
-		return fmt.Errorf("no API key (credentials) found: set api_key (for example api_key: ${env:MY_KEY}) or the %s environment variable", KeyEnv)
+	key, err := ai.Key(p, t.APIKey, t.BaseURL != "", KeyEnv)
+	if err != nil {
+		return err
 	}
 	var temp *float64
 	if !reasoning(t.Model) {

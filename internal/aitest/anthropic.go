@@ -183,15 +183,7 @@ func (s *Server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 		anthropicError(w, rep.Status, typ, msg)
 		return
 	}
-	text, cut := limit(rep.Text, req.MaxTokens)
-	stop := "end_turn"
-	if cut {
-		stop = "max_tokens"
-	}
-	in, out := usage(req, rep, text)
-	if cut {
-		out = req.MaxTokens
-	}
+	text, stop, in, out := answered(req, rep, "end_turn", "max_tokens")
 	id := fmt.Sprintf("msg_test%06d", msgSeq.Add(1))
 	w.Header().Set("request-id", "req_"+id)
 	if !req.Stream {

@@ -140,15 +140,7 @@ func (s *Server) geminiGenerate(w http.ResponseWriter, r *http.Request) {
 		geminiError(w, rep.Status, msg, details)
 		return
 	}
-	text, cut := limit(rep.Text, req.MaxTokens)
-	finish := "STOP"
-	if cut {
-		finish = "MAX_TOKENS"
-	}
-	in, out := usage(req, rep, text)
-	if cut {
-		out = req.MaxTokens
-	}
+	text, finish, in, out := answered(req, rep, "STOP", "MAX_TOKENS")
 	writeJSON(w, 200, map[string]any{
 		"candidates": []any{map[string]any{
 			"content":      map[string]any{"parts": []any{map[string]any{"text": text}}, "role": "model"},

@@ -127,15 +127,7 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 		openaiError(w, rep.Status, typ, code, msg)
 		return
 	}
-	text, cut := limit(rep.Text, req.MaxTokens)
-	finish := "stop"
-	if cut {
-		finish = "length"
-	}
-	in, out := usage(req, rep, text)
-	if cut {
-		out = req.MaxTokens
-	}
+	text, finish, in, out := answered(req, rep, "stop", "length")
 	writeJSON(w, 200, map[string]any{
 		"id": fmt.Sprintf("chatcmpl-test%06d", chatSeq.Add(1)), "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
 		"choices": []any{map[string]any{

@@ -134,24 +134,26 @@ func (s *Server) answer(ctx context.Context, req Request) (Reply, bool) {
 // Tokens is the servers' token count of a text: four characters a token.
 func Tokens(s string) int { return (len(s) + 3) / 4 }
 
-// limit cuts text to maxTokens as the servers count them, and says
-// whether it had to.
-func limit(text string, maxTokens int) (string, bool) {
-	if maxTokens <= 0 || Tokens(text) <= maxTokens {
-		return text, false
+// answered cuts rep's text to req.MaxTokens as the servers count tokens
+// and returns it with its stop reason (stop, or cutStop when cut) and the
+// usage to report: rep's token counts where it sets them, else counted; a
+// cut answer used all of max_tokens.
+func answered(req Request, rep Reply, stop, cutStop string) (text, reason string, in, out int) {
+	text, reason = rep.Text, stop
+	if req.MaxTokens > 0 && Tokens(text) > req.MaxTokens {
+		text, reason = text[:req.MaxTokens*4], cutStop
 	}
-	return text[:maxTokens*4], true
-}
-
-func usage(req Request, rep Reply, text string) (in, out int) {
 	in, out = rep.InputTokens, rep.OutputTokens
 	if in == 0 {
 		in = Tokens(req.System) + Tokens(req.Prompt) + 8
 	}
-	if out == 0 {
+	switch {
+	case reason == cutStop:
+		out = req.MaxTokens
+	case out == 0:
 		out = max(1, Tokens(text))
 	}
-	return in, out
+	return text, reason, in, out
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -25,20 +25,48 @@ type File struct {
 	target  string
 	tmpName string // "" when the file is unnamed (O_TMPFILE)
 	done    bool
+
+	fd               int   // for sync_file_range
+	written, started int64 // bytes written by Write; bytes whose writeback was started
 }
+
+// writebackChunk is how many bytes Write lets pile up before it asks the
+// kernel to start writing them to disk.
+var writebackChunk int64 = 8 << 20
+
+// Write writes p at the end of what was written. Every writebackChunk
+// bytes it asks the kernel to start writing the bytes so far to disk
+// (sync_file_range with SYNC_FILE_RANGE_WRITE, which does not wait for
+// them), so that the disk works while the job runs and Commit's fsync is
+// left with the last few megabytes instead of the whole file. Durability
+// does not change: Commit still syncs everything before the file appears.
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.written += int64(n)
+	if f.written-f.started >= writebackChunk {
+		// A hint: an error here (a file system without it) changes nothing,
+		// Commit's fsync reports real write errors.
+		_ = unix.SyncFileRange(f.fd, f.started, f.written-f.started, unix.SYNC_FILE_RANGE_WRITE)
+		f.started = f.written
+	}
+	return n, err
+}
+
+// WriteString is Write for a string.
+func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
 
 // Create starts writing the file that will become target.
 func Create(target string, perm os.FileMode) (*File, error) {
 	dir := filepath.Dir(target)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(perm))
 	if err == nil {
-		return &File{File: os.NewFile(uintptr(fd), target), target: target}, nil
+		return &File{File: os.NewFile(uintptr(fd), target), target: target, fd: fd}, nil
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".openstage-tmp-*")
 	if err != nil {
 		return nil, err
 	}
-	return &File{File: f, target: target, tmpName: f.Name()}, nil
+	return &File{File: f, target: target, tmpName: f.Name(), fd: int(f.Fd())}, nil
 }
 
 // ErrExists is returned by CommitNew when the target exists.
@@ -48,18 +76,13 @@ var ErrExists = errors.New("the file already exists")
 // ErrExists, atomically, if something appeared under the target's name
 // meanwhile, and then discards the file.
 func (f *File) CommitNew() error {
-	if f.done {
-		return nil
-	}
-	f.done = true
-	if err := f.Sync(); err != nil {
-		f.abort()
+	if done, err := f.finish(); done || err != nil {
 		return err
 	}
 	var err error
 	if f.tmpName == "" {
 		// linkat does not replace an existing name.
-		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, f.target, unix.AT_SYMLINK_FOLLOW)
+		err = f.link(f.target)
 	} else {
 		err = os.Link(f.tmpName, f.target)
 	}
@@ -74,21 +97,36 @@ func (f *File) CommitNew() error {
 	return f.abort() // the data now lives under the target's name
 }
 
-// Commit flushes the file to disk and puts it in place of the target.
-func (f *File) Commit() error {
+// finish starts a commit: done when f was already committed or aborted;
+// else f is marked done and flushed to disk, and discarded if that fails.
+func (f *File) finish() (done bool, err error) {
 	if f.done {
-		return nil
+		return true, nil
 	}
 	f.done = true
 	if err := f.Sync(); err != nil {
 		f.abort()
+		return false, err
+	}
+	return false, nil
+}
+
+// link gives the unnamed (O_TMPFILE) file the name name; it does not
+// replace a file of that name.
+func (f *File) link(name string) error {
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+// Commit flushes the file to disk and puts it in place of the target.
+func (f *File) Commit() error {
+	if done, err := f.finish(); done || err != nil {
 		return err
 	}
 	name := f.tmpName
 	if name == "" {
 		// Give the unnamed file a name beside the target, then rename it.
 		name = filepath.Join(filepath.Dir(f.target), "."+filepath.Base(f.target)+".openstage-tmp-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-		if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+		if err := f.link(name); err != nil {
 			f.File.Close()
 			return fmt.Errorf("cannot name the output file: %w", err)
 		}
@@ -166,4 +204,16 @@ func CheckTarget(path string) (exists bool, err error) {
 		return true, fmt.Errorf("'%s' is a folder; 'path' must name a file", path)
 	}
 	return true, nil
+}
+
+// PlanTarget is CheckTarget for a destination with an if_exists parameter:
+// with ifExists "fail", a file already at path is an error, whose advice
+// names others, the if_exists values that would write anyway ("replace",
+// "replace or append"). It reports whether a file is there.
+func PlanTarget(path, ifExists, others string) (exists bool, err error) {
+	exists, err = CheckTarget(path)
+	if err == nil && exists && ifExists == "fail" {
+		err = fmt.Errorf("'%s' already exists and if_exists is fail; remove it or use if_exists: %s", path, others)
+	}
+	return exists, err
 }

@@ -101,3 +101,41 @@ func TestCheckTarget(t *testing.T) {
 		t.Errorf("existing file: %v %v", exists, err)
 	}
 }
+
+// TestWritebackWhileWriting writes more than a few writeback chunks in
+// uneven pieces: Write starts the writeback of every full chunk as it goes,
+// and the committed file holds exactly the bytes written.
+func TestWritebackWhileWriting(t *testing.T) {
+	defer func(c int64) { writebackChunk = c }(writebackChunk)
+	writebackChunk = 4096
+	dir := t.TempDir()
+	target := filepath.Join(dir, "out.csv")
+	f, err := Create(target, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := 0; i < 300; i++ {
+		p := make([]byte, 1+i*7%1000)
+		for j := range p {
+			p[j] = byte('a' + (i+j)%26)
+		}
+		if n, err := f.Write(p); err != nil || n != len(p) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		want = append(want, p...)
+		if f.written != int64(len(want)) || f.written-f.started >= writebackChunk {
+			t.Fatalf("after %d bytes: written %d, writeback started up to %d", len(want), f.written, f.started)
+		}
+	}
+	if f.started < int64(len(want))-writebackChunk || f.started == 0 {
+		t.Fatalf("writeback started up to %d of %d bytes", f.started, len(want))
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(target)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("committed %d bytes (%v), want the %d written", len(got), err, len(want))
+	}
+}

@@ -15,9 +15,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/internal/atomicfile"
 )
 
@@ -312,4 +314,16 @@ func (o *Output) Abort() error {
 		return nil
 	}
 	return o.File.Abort()
+}
+
+// CheckTypes is a file destination's check of its input: every column has
+// one of the types openstage supports; which ends the error about another
+// ("CSV cannot hold": "column 'x' has type ..., which CSV cannot hold").
+func CheckTypes(s *arrow.Schema, which string) error {
+	for _, f := range s.Fields() {
+		if !openstage.Supported(f.Type) {
+			return fmt.Errorf("column '%s' has type %s, which %s", f.Name, f.Type, which)
+		}
+	}
+	return nil
 }

@@ -358,26 +358,11 @@ func stackHeight(col []*Node) float64 {
 // gaps allow: the mean of a top-down and a bottom-up pass, each of which
 // keeps every gap, so their mean does too.
 func separate(col []*Node, want []float64) []float64 {
-	n := len(col)
-	down, up := make([]float64, n), make([]float64, n)
-	sep := func(i int) float64 { return col[i-1].H/2 + vGap + col[i].H/2 }
-	for i := range n {
-		down[i] = want[i]
-		if i > 0 {
-			down[i] = max(want[i], down[i-1]+sep(i))
-		}
+	hs := make([]float64, len(col))
+	for i, nd := range col {
+		hs[i] = nd.H
 	}
-	for i := n - 1; i >= 0; i-- {
-		up[i] = want[i]
-		if i < n-1 {
-			up[i] = min(want[i], up[i+1]-sep(i+1))
-		}
-	}
-	out := make([]float64, n)
-	for i := range n {
-		out[i] = (down[i] + up[i]) / 2
-	}
-	return out
+	return separateBy(want, hs, vGap)
 }
 
 // route sets each pipe's points: out of the right side of its producer

@@ -161,7 +161,7 @@ type sseEvent struct {
 	ev   serve.Event
 }
 
-func readEvents(t *testing.T, s *testServer, path string, header map[string]string) []sseEvent {
+func readEvents(t testing.TB, s *testServer, path string, header map[string]string) []sseEvent {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.URL+path, nil)
 	for k, v := range header {

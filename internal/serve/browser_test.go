@@ -297,7 +297,12 @@ func TestBrowser(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // a few more updates before the picture
 	b.shot("running-job")
-	b.navigate("cancel", chromedp.Click(chromedp.ID("cancel-button")))
+	// Cancel with the keyboard too: the button takes the focus, Enter presses it.
+	b.do("focus Cancel", chromedp.Focus(chromedp.ID("cancel-button")))
+	if f := eval(b, "focused", chromedp.Evaluate[string](`document.activeElement.id`)); f != "cancel-button" {
+		t.Errorf("the focus is on %q, not the Cancel button", f)
+	}
+	b.navigate("cancel with Enter", chromedp.KeyEvent("\r"))
 	eval(b, "wait for cancelled", chromedp.Poll[chromedp.Void](status+` === 'cancelled'`, chromedp.WithPollingTimeout(20*time.Second)))
 	if exists(filepath.Join(dir, "out", "live.csv")) || exists(filepath.Join(dir, "out", "live_big.csv")) {
 		t.Error("the cancelled run committed output")

@@ -167,7 +167,7 @@ pipes:
 
 // jobDir makes a folder of job files: Example 2 with its data, the test
 // jobs above, a non-job YAML file and a job in a subfolder.
-func jobDir(t *testing.T) string {
+func jobDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(rel, text string) {
@@ -212,7 +212,7 @@ type testServer struct {
 	ts     *httptest.Server
 }
 
-func start(t *testing.T, dir string, o serve.Options) *testServer {
+func start(t testing.TB, dir string, o serve.Options) *testServer {
 	t.Helper()
 	o.Dir = dir
 	if o.Tick == 0 {
@@ -234,7 +234,7 @@ func start(t *testing.T, dir string, o serve.Options) *testServer {
 }
 
 // do sends a request and returns the status and body.
-func (s *testServer) do(t *testing.T, method, path string, body io.Reader, header map[string]string) (int, string, http.Header) {
+func (s *testServer) do(t testing.TB, method, path string, body io.Reader, header map[string]string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, body)
 	if err != nil {
@@ -252,14 +252,14 @@ func (s *testServer) do(t *testing.T, method, path string, body io.Reader, heade
 	return resp.StatusCode, string(b), resp.Header
 }
 
-func (s *testServer) get(t *testing.T, path string) (int, string) {
+func (s *testServer) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	code, body, _ := s.do(t, "GET", path, nil, nil)
 	return code, body
 }
 
 // getOK fetches a page that must answer 200.
-func (s *testServer) getOK(t *testing.T, path string) string {
+func (s *testServer) getOK(t testing.TB, path string) string {
 	t.Helper()
 	code, body := s.get(t, path)
 	if code != http.StatusOK {
@@ -268,7 +268,7 @@ func (s *testServer) getOK(t *testing.T, path string) string {
 	return body
 }
 
-func (s *testServer) getJSON(t *testing.T, path string, v any) int {
+func (s *testServer) getJSON(t testing.TB, path string, v any) int {
 	t.Helper()
 	code, body := s.get(t, path)
 	if err := json.Unmarshal([]byte(body), v); err != nil {
@@ -277,7 +277,7 @@ func (s *testServer) getJSON(t *testing.T, path string, v any) int {
 	return code
 }
 
-func (s *testServer) postJSON(t *testing.T, path string, in any, out any) int {
+func (s *testServer) postJSON(t testing.TB, path string, in any, out any) int {
 	t.Helper()
 	data, _ := json.Marshal(in)
 	code, body, _ := s.do(t, "POST", path, strings.NewReader(string(data)), map[string]string{"Content-Type": "application/json"})
@@ -293,7 +293,7 @@ var csrfField = regexp.MustCompile(`name="csrf_token" value="([0-9a-f]+)"`)
 
 // csrf loads a page with a form and returns its CSRF token (the client's
 // cookie jar keeps the cookie it goes with).
-func (s *testServer) csrf(t *testing.T, page string) string {
+func (s *testServer) csrf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(s.getOK(t, page))
 	if m == nil {
@@ -303,7 +303,7 @@ func (s *testServer) csrf(t *testing.T, page string) string {
 }
 
 // postForm posts a form and returns the status, the Location and the body.
-func (s *testServer) postForm(t *testing.T, path string, form url.Values, header map[string]string) (int, string, string) {
+func (s *testServer) postForm(t testing.TB, path string, form url.Values, header map[string]string) (int, string, string) {
 	t.Helper()
 	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	for k, v := range header {
@@ -359,7 +359,7 @@ func (r *run) pipeRows(name string) int64 {
 	return -1
 }
 
-func (s *testServer) startRun(t *testing.T, req map[string]any) run {
+func (s *testServer) startRun(t testing.TB, req map[string]any) run {
 	t.Helper()
 	var r run
 	if code := s.postJSON(t, "/api/runs", req, &r); code != http.StatusAccepted {
@@ -368,7 +368,7 @@ func (s *testServer) startRun(t *testing.T, req map[string]any) run {
 	return r
 }
 
-func (s *testServer) getRun(t *testing.T, id int64) run {
+func (s *testServer) getRun(t testing.TB, id int64) run {
 	t.Helper()
 	var r run
 	if code := s.getJSON(t, fmt.Sprintf("/api/runs/%d", id), &r); code != http.StatusOK {
@@ -378,7 +378,7 @@ func (s *testServer) getRun(t *testing.T, id int64) run {
 }
 
 // waitRun polls run id until cond holds (at most 30 s).
-func (s *testServer) waitRun(t *testing.T, id int64, what string, cond func(run) bool) run {
+func (s *testServer) waitRun(t testing.TB, id int64, what string, cond func(run) bool) run {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -393,7 +393,7 @@ func (s *testServer) waitRun(t *testing.T, id int64, what string, cond func(run)
 	}
 }
 
-func (s *testServer) waitEnd(t *testing.T, id int64) run {
+func (s *testServer) waitEnd(t testing.TB, id int64) run {
 	t.Helper()
 	return s.waitRun(t, id, "ended", func(r run) bool { return serve.Final(r.Status) })
 }

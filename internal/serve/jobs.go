@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -609,6 +610,11 @@ func valueText(v any) string {
 		return x.String()
 	case time.Duration:
 		return x.String()
+	case uint8: // a "character" parameter (a CSV delimiter, quote)
+		if r := rune(x); r > ' ' && r < 0x7f {
+			return string(r)
+		}
+		return strings.Trim(strconv.QuoteRune(rune(x)), "'") // \t, \x00
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.String {

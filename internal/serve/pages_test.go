@@ -110,6 +110,11 @@ func TestJobPage(t *testing.T) {
 	if !regexp.MustCompile(`data-param="path"><th[^>]*>path</th><td><code>[^<]*examples/data/iris.csv</code>`).MatchString(page) {
 		t.Error("the reader's path parameter is not shown")
 	}
+	// A character parameter (a CSV delimiter) as the character, at its
+	// default ",", not as its byte value.
+	if !regexp.MustCompile(`data-param="delimiter"><th[^>]*>delimiter</th><td><code>,</code>`).MatchString(page) || strings.Contains(page, "<code>44</code>") {
+		t.Errorf("the delimiter is not shown as ',': %s", regexp.MustCompile(`data-param="delimiter">.{0,120}`).FindString(page))
+	}
 	// Pipes with their columns and types.
 	pipes := text(regexp.MustCompile(`(?s)<h2 id="pipes-h">.*?</section>`).FindString(page))
 	for _, want := range []string{"pipe1 iris_reader → router · 5 columns", "sepal_length float64", "species string", "count_pipe counter → count_writer · 2 columns", "count int64"} {

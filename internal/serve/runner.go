@@ -363,13 +363,15 @@ func (r *Runner) QueuePosition(id int64) int {
 }
 
 // Logs returns the log lines of run id from line from on, and whether the
-// run is still live.
+// run has not ended yet.
 func (r *Runner) Logs(ctx context.Context, id int64, from int) ([]string, bool, error) {
 	r.mu.Lock()
 	lr := r.live[id]
 	r.mu.Unlock()
 	if lr != nil {
-		return lr.logs.Since(from), true, nil
+		// A run that has just ended is live until its record is stored,
+		// but its status is final already (as Get shows it).
+		return lr.logs.Since(from), !Final(lr.record().Status), nil
 	}
 	lines, err := r.store.Logs(ctx, id)
 	if err != nil {

@@ -9,11 +9,8 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
 	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/open-stage/openstage"
@@ -52,17 +49,9 @@ func main() {
 	reader.AddOutputPipe(openstage.NewPipe("input")).SetDestination(claude).
 		AddOutputPipe(openstage.NewPipe("output")).SetDestination(writer)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	job := openstage.NewJob("fraud_detection", reader)
 	if *dryRun {
 		job.DryRun = os.Stderr
 	}
-	err := job.Run(ctx)
-	if s := job.Summary(); s != nil {
-		s.WriteTable(os.Stderr)
-	}
-	if err != nil {
-		log.Fatal(err)
-	}
+	openstage.RunCommand(job)
 }

@@ -6,11 +6,7 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
-	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/open-stage/openstage"
@@ -44,11 +40,5 @@ func main() {
 	splitter.AddOutputPipe(openstage.NewPipe("to_agg")).SetDestination(counter).
 		AddOutputPipe(openstage.NewPipe("count_pipe")).SetDestination(countWriter)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	job := openstage.NewJob("iris_split_merge", reader)
-	if err := job.Run(ctx); err != nil {
-		log.Fatal(err)
-	}
-	job.Summary().WriteTable(os.Stderr)
+	openstage.RunCommand(openstage.NewJob("iris_split_merge", reader))
 }

@@ -6,11 +6,7 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
-	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/open-stage/openstage"
@@ -51,11 +47,5 @@ func main() {
 		AddOutputPipe(openstage.NewPipe("latest")).SetDestination(byAmount).
 		AddOutputPipe(openstage.NewPipe("sorted")).SetDestination(csvio.NewCSVDestination("writer", filepath.Join(*out, "latest_orders.csv")))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	job := openstage.NewJob("latest_orders", orders, countries)
-	if err := job.Run(ctx); err != nil {
-		log.Fatal(err)
-	}
-	job.Summary().WriteTable(os.Stderr)
+	openstage.RunCommand(openstage.NewJob("latest_orders", orders, countries))
 }

@@ -10,11 +10,7 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
-	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/open-stage/openstage"
@@ -46,11 +42,5 @@ func main() {
 	splitter.AddOutputPipe(openstage.NewPipe("to_agg")).SetDestination(sumByUser).
 		AddOutputPipe(openstage.NewPipe("agg_pipe")).SetDestination(totalsWriter)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	job := openstage.NewJob("high_value_orders_postgres", users, orders)
-	if err := job.Run(ctx); err != nil {
-		log.Fatal(err)
-	}
-	job.Summary().WriteTable(os.Stderr)
+	openstage.RunCommand(openstage.NewJob("high_value_orders_postgres", users, orders))
 }
