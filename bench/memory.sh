@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Memory flatness of streaming Open-Stage jobs: peak RSS (GNU time -v) of
-#   - W4 passthrough (bench/jobs/w4.yaml) over orders.csv at N_SMALL and at N_LARGE rows, and
+#   - W4 passthrough (bench/jobs/w4.yaml, and written the plain way, bench/jobs/plain/w4.yaml) and
+#     W1 filter+aggregate written the plain way (bench/jobs/plain/w1.yaml) over orders.csv at
+#     N_SMALL and at N_LARGE rows, and
 #   - CSVOrigin -> Filter -> CSVDestination (bench/jobs/stream_filter.yaml) over a ~1 GB orders.csv.
 #
 #   bench/memory.sh          env: BENCH_DIR (default /tmp/openstage-bench), N_SMALL (5000000),
@@ -48,18 +50,19 @@ quiet() { # as the shared run.sh: wait (at most QUIET_MAX s, default 120) for < 
 : >"$TIMES"
 # measure LABEL INDIR JOB(w4|stream_filter): one run under /usr/bin/time -v, output deleted after
 measure() {
-  local label=$1 in=$2 job=$3 tf=$MEM/$1.time b0 b1 wall rss cpu other rows size trace
+  local label=$1 in=$2 job=$3 tf=$MEM/${1// /_}.time b0 b1 wall rss cpu other rows size trace
   rm -rf "$MEM/out" && mkdir -p "$MEM/out"
   sync; quiet
   b0=$(busy)
   /usr/bin/time -v -o "$tf" "$BENCH/bin/openstage" run "$BENCH/jobs/$job.yaml" --quiet \
     --param "in_dir=$in" --param "out_dir=$MEM/out" &
   local tpid=$! opid="" rc=0
-  # RSS over time: VmRSS of the openstage process every 0.5 s, to show it levels off.
-  : >"$MEM/$1.rss"
+  # RSS over time: VmRSS of the openstage process every 0.5 s, to show it levels off, with its
+  # anonymous part (heap, stacks) and its file-backed part (the binary's code and read-only data).
+  : >"$MEM/${1// /_}.rss"
   while kill -0 "$tpid" 2>/dev/null; do
     [ -n "$opid" ] || opid=$(pgrep -P "$tpid" || true)
-    [ -z "$opid" ] || awk '/^VmRSS/{print $2}' "/proc/$opid/status" >>"$MEM/$1.rss" 2>/dev/null || true
+    [ -z "$opid" ] || awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{if (r) print r, a, f}' "/proc/$opid/status" >>"$MEM/${1// /_}.rss" 2>/dev/null || true
     sleep 0.5
   done
   wait "$tpid" || rc=$?
@@ -72,19 +75,21 @@ measure() {
   size=$(stat -c %s "$in/orders.csv")
   rows=$(($(wc -l <"$MEM/out/"*.csv) - 1))
   # RSS at 10%, 25%, 50%, 75%, 90% of the run and the largest sample, in MB
-  trace=$(awk '{v[NR]=$1} END{if (NR == 0) {print "-"; exit}
+  trace=$(awk '{v[NR]=$1; if ($2 > ma) ma=$2; if ($3 > mf) mf=$3} END{if (NR == 0) {print "-"; exit}
     n=split("0.1 0.25 0.5 0.75 0.9", q, " "); s=""
     for (i=1; i<=n; i++) {k=int(q[i]*NR); if (k < 1) k=1; s=s sprintf("%d/", v[k]/1024)}
     m=0; for (i=1; i<=NR; i++) if (v[i] > m) m=v[i]
-    printf "%s, max %d (%d samples)", substr(s, 1, length(s)-1), m/1024, NR}' "$MEM/$1.rss")
+    printf "%s, max %d (anon %d + file %d; %d samples)", substr(s, 1, length(s)-1), m/1024, ma/1024, mf/1024, NR}' "$MEM/${1// /_}.rss")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$size" "$rows" "$wall" "$rss" "$cpu" "$other" "$trace" >>"$TIMES"
   printf '  %-28s in %6.0f MB, out %9d rows: %7.2f s  peak RSS %5d MB  cpu %6.2f s  other %5.2f s\n    RSS MB at 10/25/50/75/90%% of the run, max sampled: %s\n' \
     "$label" "$(awk -v s="$size" 'BEGIN{print s/1e6}')" "$rows" "$wall" $((rss / 1024)) "$cpu" "$other" "$trace"
   rm -rf "$MEM/out"
 }
 
-echo "== W4 passthrough, $N_SMALL rows"
+echo "== W4 passthrough and W1 filter+aggregate, $N_SMALL rows"
 measure "W4 $N_SMALL rows" "$SMALL" w4
+measure "W4 plain $N_SMALL rows" "$SMALL" plain/w4
+measure "W1 plain $N_SMALL rows" "$SMALL" plain/w1
 
 echo "== make $N_LARGE rows ($((N_LARGE / N_SMALL)) x the $N_SMALL-row orders.csv, order_id renumbered)"
 rm -rf "$MEM/large" && mkdir -p "$MEM/large"
@@ -95,8 +100,10 @@ mawk -F, -v n="$N_SMALL" 'FNR == 1 { if (NR == 1) print; k++; next }
   { print ($1 + (k - 1) * n) substr($0, length($1) + 1) }' "${files[@]}" >"$MEM/large/orders.csv"
 echo "  $(stat -c %s "$MEM/large/orders.csv" | awk '{printf "%.0f MB", $1/1e6}') in $(($(date +%s) - t0)) s"
 
-echo "== W4 passthrough, $N_LARGE rows"
+echo "== W4 passthrough and W1 filter+aggregate, $N_LARGE rows"
 measure "W4 $N_LARGE rows" "$MEM/large" w4
+measure "W4 plain $N_LARGE rows" "$MEM/large" plain/w4
+measure "W1 plain $N_LARGE rows" "$MEM/large" plain/w1
 
 echo "== ~1 GB orders.csv (first $GB_ROWS rows) through CSVOrigin -> Filter(age >= 18) -> CSVDestination"
 rm -rf "$MEM/gb" && mkdir -p "$MEM/gb"
@@ -113,7 +120,7 @@ rm -rf "$MEM/gb"
   echo "One run each under /usr/bin/time -v, warm page cache for the $N_SMALL-row file, after sync and an idle-machine wait."
   echo "Large inputs: the $N_SMALL-row gen.py orders.csv repeated, order_id renumbered."
   echo
-  echo "| job | input | rows out | wall | peak RSS | RSS MB at 10/25/50/75/90% of the run, max sampled | cpu s (other) |"
+  echo "| job | input | rows out | wall | peak RSS | RSS MB at 10/25/50/75/90% of the run, max sampled (max anonymous + max file-backed) | cpu s (other) |"
   echo "|---|---|---|---|---|---|---|"
   awk -F'\t' '$2 == "FAIL" { printf "| %s | FAIL | | | | | |\n", $1; next }
     { printf "| %s | %.0f MB | %d | %.2f s | %d MB | %s | %.2f (%.2f) |\n", $1, $2/1e6, $3, $4, $5/1024, $8, $6, $7 }' "$TIMES"

@@ -61,7 +61,7 @@
 // ±HH:MM; no zone means UTC; stored as UTC). Other arrow types are refused.
 // InferSchema documents how types are inferred.
 //
-// Batches: at most BatchRows rows (65536 by default), fewer at chunk ends.
+// Batches: at most BatchRows rows (16384 by default), fewer at chunk ends.
 // The string data of a batch is bounded by the chunk size, far from the 2 GiB
 // limit of arrow String offsets. The caller owns each batch and releases it.
 //

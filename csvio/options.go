@@ -21,7 +21,7 @@ type ReadOptions struct {
 	NoQuoting  bool     // quotes are ordinary characters
 	Header     bool     // first row is the header (when false, columns are named column_1..column_n)
 	NullValues []string // fields equal to one of these are null; nil means {""}; an empty non-nil slice means no null markers
-	BatchRows  int      // target rows per batch (0 → 65536); batches may be smaller
+	BatchRows  int      // target rows per batch (0 → 16384); batches may be smaller
 	Workers    int      // 0 → GOMAXPROCS
 	Alloc      memory.Allocator
 	// CollectRejects: when true, a row that fails type conversion (or has the
@@ -121,7 +121,7 @@ func (e *ParseError) Error() string {
 var ErrClosed = errors.New("csvio: closed")
 
 const (
-	defaultBatchRows = 65536
+	defaultBatchRows = 16384     // chosen by measurement: bench/tune.sh, docs/benchmarks.md ("Memory")
 	defaultChunkSize = 4 << 20   // bytes read per chunk at most (unless a row is longer)
 	defaultMaxRow    = 256 << 20 // a row (or a quoted field) longer than this is an error
 	defaultWriteBuf  = 4 << 20

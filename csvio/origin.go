@@ -41,7 +41,7 @@ type CSVOrigin struct {
 	ColumnTypes      map[string]string `param:"column_types" doc:"Column name → type (int64, float64, bool, string, date, timestamp), overriding inference."`
 	SampleRows       int               `param:"sample_rows" default:"10000" doc:"How many rows type inference reads (0: every row, across the files of path)."`
 	Reject           string            `param:"reject" doc:"Output pipe that receives rows whose fields do not convert (as text, plus line and error columns) instead of failing the job."`
-	BatchRows        int               `param:"batch_rows" default:"65536" doc:"Rows per batch."`
+	BatchRows        int               `param:"batch_rows" default:"16384" doc:"Rows per batch (at most; fewer at the end of each 4 MB chunk of the file). Smaller batches stay in the processor caches: 16384 was faster and used less memory than 65536 on the benchmark (docs/benchmarks.md)."`
 	Encoding         string            `param:"encoding" default:"utf-8" doc:"Character encoding of the files: utf-8, utf-8-sig, latin1 (iso-8859-1), windows-1252, utf-16 (with a byte order mark), or another name golang.org/x/text knows (iso-8859-15, windows-1250, shift_jis, gbk, big5, euc-kr, ...)."`
 	InvalidUTF8      string            `param:"invalid_utf8" default:"error" enum:"error,replace" doc:"With encoding utf-8, what a byte that is not valid UTF-8 does: fail the job naming its line and character, or read as U+FFFD."`
 	DuplicateColumns string            `param:"duplicate_columns" default:"error" enum:"error,rename" doc:"What a header naming a column twice does: fail, naming both positions, or rename the repeats id_2, id_3, ..."`

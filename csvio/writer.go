@@ -1,6 +1,7 @@
 package csvio
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
 // Writer writes arrow record batches as CSV. Batches are cut into blocks of
@@ -291,19 +293,25 @@ func (w *Writer) encode(en *encoder, j *wjob) error {
 func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error) {
 	type col struct {
 		kind  colKind
-		arr   arrow.Array
 		nulls bool
+		valid []byte // validity bitmap, when nulls
+		off   int    // the array's offset into valid
 		i64   []int64
 		f64   []float64
 		d32   []arrow.Date32
 		ts    []arrow.Timestamp
 		b     *array.Boolean
 		s     *array.String
+		offs  []int32 // string value offsets (of row r: offs[r], offs[r+1])
+		vals  []byte  // the whole string value buffer offs point into
 	}
 	cols := make([]col, len(w.kinds))
 	for i, k := range w.kinds {
 		a := rec.Column(i)
-		c := col{kind: k, arr: a, nulls: a.NullN() > 0}
+		c := col{kind: k, nulls: a.NullN() > 0, off: a.Data().Offset()}
+		if c.nulls {
+			c.valid = a.NullBitmapBytes()
+		}
 		switch k {
 		case kInt64:
 			c.i64 = a.(*array.Int64).Int64Values()
@@ -317,9 +325,14 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 			c.b = a.(*array.Boolean)
 		case kString:
 			c.s = a.(*array.String)
+			c.offs = c.s.ValueOffsets()
+			if b := a.Data().Buffers()[2]; b != nil {
+				c.vals = b.Bytes()
+			}
 		}
 		cols[i] = c
 	}
+	sp := newWriteSpec(w.delim)
 	if dst == nil {
 		dst = make([]byte, 0, w.opts.BufferSize+w.opts.BufferSize/4)
 	}
@@ -331,7 +344,7 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 			if ci > 0 {
 				dst = append(dst, delim)
 			}
-			if c.nulls && c.arr.IsNull(r) {
+			if c.nulls && !bitutil.BitIsSet(c.valid, c.off+r) {
 				if len(cols) == 1 && c.kind != kString {
 					// An empty line would be skipped by readers; "" in a
 					// column that is not a string reads as null.
@@ -351,6 +364,20 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 					dst = appendFloat(dst, c.f64[r])
 				}
 			case kString:
+				// Short strings without a byte that needs quotes (most
+				// of them) are copied in two 8-byte moves.
+				o0, o1 := int(c.offs[r]), int(c.offs[r+1])
+				if n, l := o1-o0, len(dst); n > 0 && n <= 16 && o0+16 <= len(c.vals) && cap(dst)-l >= 16 {
+					w0 := binary.LittleEndian.Uint64(c.vals[o0:])
+					w1 := binary.LittleEndian.Uint64(c.vals[o0+8:])
+					if !sp.special(w0, w1, n) {
+						dst = dst[:l+16]
+						binary.LittleEndian.PutUint64(dst[l:], w0)
+						binary.LittleEndian.PutUint64(dst[l+8:], w1)
+						dst = dst[:l+n]
+						continue
+					}
+				}
 				if dst, ok = w.appendString(dst, c.s.Value(r)); !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: the string holds a NUL character, which a CSV file cannot hold (readers refuse it); remove it first", w.schema.Field(ci).Name, r)
 				}
@@ -408,4 +435,34 @@ func (w *Writer) appendString(dst []byte, s string) ([]byte, bool) {
 		s = s[i+1:]
 	}
 	return append(dst, '"'), true
+}
+
+// writeSpec finds, in 8-byte words, the bytes that make a string need
+// quotes: the delimiter, '"', and any byte below 0x20 (LF, CR and NUL among
+// them; a string with another control byte takes the exact path).
+type writeSpec struct{ d, q uint64 }
+
+func newWriteSpec(delim byte) writeSpec {
+	return writeSpec{d: ones8 * uint64(delim), q: ones8 * '"'}
+}
+
+// special reports whether one of the first n bytes (1 <= n <= 16) of the
+// 16 held in w0, w1 may need quotes.
+func (s writeSpec) special(w0, w1 uint64, n int) bool {
+	m0 := s.marks(w0)
+	if n < 8 {
+		return m0&(1<<(8*n)-1) != 0
+	}
+	m1 := s.marks(w1)
+	if n < 16 {
+		m1 &= 1<<(8*(n-8)) - 1
+	}
+	return m0|m1 != 0
+}
+
+// marks sets the high bit of each byte of x that is special (exactly).
+func (s writeSpec) marks(x uint64) uint64 {
+	const hi = 0x8080808080808080
+	below := ^(((x & lo7) + (0x80-0x20)*ones8) | x) & hi
+	return below | zeroBytes(x^s.d) | zeroBytes(x^s.q)
 }

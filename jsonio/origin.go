@@ -82,8 +82,16 @@ func (o *JSONOrigin) Connectivity() openstage.Connectivity {
 	return openstage.Connectivity{MinOut: 1, MaxOut: 1}
 }
 
-func (o *JSONOrigin) open(path string) (io.ReadCloser, error) {
-	return fileio.Open(path, fileio.Resolve(path, o.Compression))
+// open opens the file at path, decompressing it, and tells NDJSON from one
+// JSON document by its first 64 KiB.
+func (o *JSONOrigin) open(path string) (f io.Closer, br *bufio.Reader, ndjson bool, err error) {
+	rc, err := fileio.Open(path, fileio.Resolve(path, o.Compression))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	br = bufio.NewReaderSize(rc, 1<<20)
+	head, _ := br.Peek(64 << 10)
+	return rc, br, o.isNDJSON(head), nil
 }
 
 func (o *JSONOrigin) newPath() *jsonflat.Path {
@@ -190,16 +198,14 @@ func (o *JSONOrigin) isNDJSON(head []byte) bool {
 // records calls fn with every record of the file at path, in order, one
 // goroutine (Plan's sample; a JSON document).
 func (o *JSONOrigin) records(ctx context.Context, path string, fn func(rec *fastjson.Value, where string) error) error {
-	f, err := o.open(path)
+	f, br, ndjson, err := o.open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	head, _ := br.Peek(64 << 10)
 	jp := o.newPath()
 	var parser fastjson.Parser
-	if !o.isNDJSON(head) {
+	if !ndjson {
 		data, err := io.ReadAll(br)
 		if err != nil {
 			return fmt.Errorf("'%s': read: %w", path, err)
@@ -340,14 +346,12 @@ func (o *JSONOrigin) emit(ctx context.Context, out *openstage.Outputs, rec arrow
 }
 
 func (o *JSONOrigin) pumpFile(ctx context.Context, out *openstage.Outputs, path string) error {
-	f, err := o.open(path)
+	f, br, ndjson, err := o.open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	head, _ := br.Peek(64 << 10)
-	if o.isNDJSON(head) {
+	if ndjson {
 		return o.pumpNDJSON(ctx, out, br, path)
 	}
 	var unknown string

@@ -136,14 +136,7 @@ func (s *Sink) Plan(_ context.Context, p *openstage.Plan) error {
 
 // Sink implements openstage.Destination.
 func (s *Sink) Sink(ctx context.Context, in *openstage.Inputs) error {
-	for {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return in.ForEach(ctx, func(dp openstage.DataPackage) error {
 		s.mu.Lock()
 		s.Rows = append(s.Rows, RowsOf(dp.Batch)...)
 		s.Batches++
@@ -152,11 +145,11 @@ func (s *Sink) Sink(ctx context.Context, in *openstage.Inputs) error {
 		}
 		n := s.Batches
 		s.mu.Unlock()
-		dp.Batch.Release()
 		if s.OnBatch != nil {
 			s.OnBatch(n)
 		}
-	}
+		return nil
+	})
 }
 
 // RowsOf returns the rows of rec as Go values.

@@ -319,13 +319,7 @@ func (t *Transformer) deriveBatch(rec arrow.RecordBatch, offset int64, alloc mem
 		return nil, bad, nil
 	}
 	cols := make([]arrow.Array, len(t.out.Fields()))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	defer releaseArrays(cols)
 	all := failed == nil || len(kept) == n
 	for k, d := range t.derived {
 		if all {
@@ -412,13 +406,7 @@ func (t *Transformer) deriveRows(rec arrow.RecordBatch, offset int64, alloc memo
 		return nil, bad, nil
 	}
 	cols := make([]arrow.Array, len(t.out.Fields()))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	defer releaseArrays(cols)
 	for k, d := range t.derived {
 		cols[d.outIdx] = builders[k].NewArray()
 	}
@@ -437,4 +425,13 @@ func trExprValue(v any) any {
 		return x.ToTime(arrow.Microsecond).UTC()
 	}
 	return v
+}
+
+// releaseArrays releases the arrays of cols that are set.
+func releaseArrays(cols []arrow.Array) {
+	for _, c := range cols {
+		if c != nil {
+			c.Release()
+		}
+	}
 }

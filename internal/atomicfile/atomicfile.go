@@ -76,18 +76,13 @@ var ErrExists = errors.New("the file already exists")
 // ErrExists, atomically, if something appeared under the target's name
 // meanwhile, and then discards the file.
 func (f *File) CommitNew() error {
-	if f.done {
-		return nil
-	}
-	f.done = true
-	if err := f.Sync(); err != nil {
-		f.abort()
+	if done, err := f.finish(); done || err != nil {
 		return err
 	}
 	var err error
 	if f.tmpName == "" {
 		// linkat does not replace an existing name.
-		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, f.target, unix.AT_SYMLINK_FOLLOW)
+		err = f.link(f.target)
 	} else {
 		err = os.Link(f.tmpName, f.target)
 	}
@@ -102,21 +97,36 @@ func (f *File) CommitNew() error {
 	return f.abort() // the data now lives under the target's name
 }
 
-// Commit flushes the file to disk and puts it in place of the target.
-func (f *File) Commit() error {
+// finish starts a commit: done when f was already committed or aborted;
+// else f is marked done and flushed to disk, and discarded if that fails.
+func (f *File) finish() (done bool, err error) {
 	if f.done {
-		return nil
+		return true, nil
 	}
 	f.done = true
 	if err := f.Sync(); err != nil {
 		f.abort()
+		return false, err
+	}
+	return false, nil
+}
+
+// link gives the unnamed (O_TMPFILE) file the name name; it does not
+// replace a file of that name.
+func (f *File) link(name string) error {
+	return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW)
+}
+
+// Commit flushes the file to disk and puts it in place of the target.
+func (f *File) Commit() error {
+	if done, err := f.finish(); done || err != nil {
 		return err
 	}
 	name := f.tmpName
 	if name == "" {
 		// Give the unnamed file a name beside the target, then rename it.
 		name = filepath.Join(filepath.Dir(f.target), "."+filepath.Base(f.target)+".openstage-tmp-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-		if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+		if err := f.link(name); err != nil {
 			f.File.Close()
 			return fmt.Errorf("cannot name the output file: %w", err)
 		}
