@@ -232,3 +232,41 @@ func TestBatchProcessorStopsAfterError(t *testing.T) {
 		})
 	}
 }
+
+// slowFirstFailure fails two batches: the earlier one slowly, the later one
+// at once, so that with several workers the later failure is known first.
+type slowFirstFailure struct{ early, late int64 }
+
+func (f *slowFirstFailure) Plan(_ context.Context, p *openstage.Plan) error {
+	p.SetOutputs(p.InputSchema())
+	return nil
+}
+
+func (f *slowFirstFailure) Process(ctx context.Context, in *openstage.Inputs, out *openstage.Outputs) error {
+	return openstage.BatchProcess(ctx, f, in, out)
+}
+
+func (f *slowFirstFailure) ProcessBatch(_ context.Context, dp openstage.DataPackage, out *openstage.Emitter) error {
+	holds := func(n int64) bool { return dp.FirstRow <= n && n < dp.FirstRow+dp.Batch.NumRows() }
+	switch {
+	case holds(f.early):
+		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("row %d: bad", f.early)
+	case holds(f.late):
+		return fmt.Errorf("row %d: bad", f.late)
+	}
+	out.Send(dp.Batch)
+	return nil
+}
+
+// The error reported is the first in input order, even when a later batch
+// fails first in time: the batches between are not skipped.
+func TestBatchProcessorReportsFirstErrorInOrder(t *testing.T) {
+	for range 10 {
+		f := &slowFirstFailure{early: 15, late: 25}
+		_, err := openstagetest.RunNodeWith(t, f, []openstagetest.Input{{Pipe: "in", Schema: nSchema, Rows: intRows(100), BatchRows: 10}}, []string{"out"}, openstagetest.Workers(3))
+		if err == nil || !strings.Contains(err.Error(), "row 15: bad") {
+			t.Fatalf("error %v, want the one of row 15", err)
+		}
+	}
+}

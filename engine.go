@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -600,6 +601,7 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 	}
 	type task struct {
 		dp   DataPackage
+		seq  int64
 		slot chan result
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -607,17 +609,21 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 	tasks := make(chan task, workers)
 	slots := make(chan chan result, 2*workers)
 	var wg sync.WaitGroup
-	var failed atomic.Bool
+	// failedAt is the sequence number of the earliest batch that failed
+	// so far (math.MaxInt64 while none has).
+	var failedAt atomic.Int64
+	failedAt.Store(math.MaxInt64)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
 				r := result{em: &Emitter{st: out.st, alloc: out.alloc}}
-				if failed.Load() {
-					// A batch before this one failed: tasks are taken in
-					// order, so every batch after it is skipped and none is
-					// processed (a destination sends nothing more).
+				if t.seq > failedAt.Load() {
+					// A batch before this one failed: this one is skipped
+					// (a destination sends nothing more). A batch before
+					// the failed one is still processed, so the error
+					// reported is the first in input order.
 					r.err = errSkipped
 				} else {
 					func() {
@@ -629,7 +635,12 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 						r.err = bp.ProcessBatch(ctx, t.dp, r.em)
 					}()
 					if r.err != nil {
-						failed.Store(true)
+						for {
+							at := failedAt.Load()
+							if t.seq >= at || failedAt.CompareAndSwap(at, t.seq) {
+								break
+							}
+						}
 					}
 				}
 				t.dp.Batch.Release()
@@ -641,15 +652,17 @@ func runBatches(ctx context.Context, bp BatchProcessor, in *Inputs, out *Outputs
 	go func() {
 		defer close(slots)
 		defer close(tasks)
+		var seq int64
 		dispatch := func(dp DataPackage) error {
 			slot := make(chan result, 1)
+			seq++
 			select {
 			case slots <- slot:
 			case <-ctx.Done():
 				dp.Batch.Release()
 				return ctx.Err()
 			}
-			tasks <- task{dp: dp, slot: slot}
+			tasks <- task{dp: dp, seq: seq, slot: slot}
 			return nil
 		}
 		cut := newRebatcher(batchRows, out.alloc)

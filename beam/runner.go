@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -369,13 +371,57 @@ var _ = arrow.PrimitiveTypes
 // quietBeam sends the Beam SDK's and Prism's logs (slog's default logger)
 // to the job's logger when it logs at info or below (--verbose,
 // --log-level), and nowhere otherwise: Open-Stage reports the outcome
-// itself. It returns what restores the default logger.
+// itself. It returns what gives slog's default logger back.
+//
+// Prism's workers keep logging for a moment after the pipeline has
+// returned (their log stream reports "[SDK] stopping worker", the failed
+// bundle, ...), from goroutines that look slog's default logger up then.
+// So the default logger is a switch installed once: during a run it sends
+// everything to the run's target; between runs it sends to the logger that
+// was the default before, except those late "[SDK] " lines of a finished run.
 func quietBeam(logger *slog.Logger) func() {
-	prev := slog.Default()
+	logSwitchOnce.Do(func() {
+		logSwitchPrev = slog.Default().Handler()
+		logSwitch.target.Store(&handlerBox{&idleHandler{logSwitchPrev}})
+		slog.SetDefault(slog.New(logSwitch))
+	})
+	var h slog.Handler = slog.DiscardHandler
 	if logger != nil && logger.Enabled(context.Background(), slog.LevelInfo) {
-		slog.SetDefault(logger.With("source", "beam"))
-	} else {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
+		h = logger.With("source", "beam").Handler()
 	}
-	return func() { slog.SetDefault(prev) }
+	logSwitch.target.Store(&handlerBox{h})
+	return func() { logSwitch.target.Store(&handlerBox{&idleHandler{logSwitchPrev}}) }
+}
+
+var (
+	logSwitchOnce sync.Once
+	logSwitchPrev slog.Handler
+	logSwitch     = &switchHandler{}
+)
+
+// switchHandler forwards to the handler in target.
+type switchHandler struct{ target atomic.Pointer[handlerBox] }
+
+type handlerBox struct{ slog.Handler }
+
+func (s *switchHandler) h() slog.Handler { return s.target.Load().Handler }
+func (s *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return s.h().Enabled(ctx, l)
+}
+func (s *switchHandler) Handle(ctx context.Context, r slog.Record) error { return s.h().Handle(ctx, r) }
+
+// WithAttrs and WithGroup bind to the handler of the moment: Beam's code
+// logs through slog's package functions, which do not call them.
+func (s *switchHandler) WithAttrs(a []slog.Attr) slog.Handler { return s.h().WithAttrs(a) }
+func (s *switchHandler) WithGroup(n string) slog.Handler      { return s.h().WithGroup(n) }
+
+// idleHandler is the default logger between runs: the previous one, less
+// the late lines of Prism's workers.
+type idleHandler struct{ slog.Handler }
+
+func (h *idleHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "[SDK] ") {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
 }

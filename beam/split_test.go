@@ -2,8 +2,11 @@ package beam
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/open-stage/openstage/internal/cli"
@@ -83,5 +86,60 @@ pipes:
 	// as the local engine makes them.
 	if gst, _ := sum.Stage("gen"); gst.BatchesOut != 50 || gst.RowsOut != 5000 {
 		t.Errorf("the Generator sent %d rows in %d batches on Prism, want 5000 in 50", gst.RowsOut, gst.BatchesOut)
+	}
+}
+
+// TestShardedDestination: a CSVDestination with shards: 3 writes on Prism
+// the three files of Beam's names the local engine writes, each with the
+// header, holding between them the local engine's rows (which file holds
+// a row is not specified: batches go to the files in turn).
+func TestShardedDestination(t *testing.T) {
+	dir := t.TempDir()
+	genOrders(t, filepath.Join(dir, "orders.csv"), 20000, 3)
+	path := writeJob(t, dir, `
+name: sharded
+params: {out_dir: out}
+stages:
+  - {name: reader, type: CSVOrigin, path: orders.csv, batch_rows: 1000}
+  - {name: adults, type: Filter, field: age, condition: ">=", value: 18}
+  - {name: writer, type: CSVDestination, path: "${out_dir}/adults.csv", shards: 3}
+pipes:
+  - {name: p1, from: reader, to: adults}
+  - {name: p2, from: adults, to: writer}
+`)
+	local, prism := filepath.Join(dir, "local"), filepath.Join(dir, "prism")
+	runLocal(t, path, local, nil)
+	if _, err := runPrism(context.Background(), t, path, prism, nil, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	union := func(out string) string {
+		entries, _ := os.ReadDir(out)
+		if len(entries) != 3 {
+			t.Fatalf("%s holds %d files, want the 3 shards", out, len(entries))
+		}
+		var header string
+		var rows []string
+		for i := range 3 {
+			data, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("adults-%05d-of-00003.csv", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			if header == "" {
+				header = lines[0]
+			} else if lines[0] != header {
+				t.Fatalf("shard %d of %s starts with %q, not the header %q", i, out, lines[0], header)
+			}
+			if len(lines) < 2 {
+				t.Fatalf("shard %d of %s has no rows", i, out)
+			}
+			rows = append(rows, lines[1:]...)
+		}
+		sort.Strings(rows)
+		return header + "\n" + strings.Join(rows, "\n")
+	}
+	// Sorted lines (a quoted note's two lines sort apart, in both alike).
+	if l, p := union(local), union(prism); l != p {
+		t.Fatalf("the shards' rows differ between the local engine (%d bytes) and Prism (%d bytes)", len(l), len(p))
 	}
 }

@@ -70,7 +70,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)
 maxof() { printf '%s\n' "$@" | sort -n | tail -1; }
 
 echo "== $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg), $VERSION"
-declare -A PW # prism median wall per "W N"
+declare -A PW PC # prism median wall and CPU per "W N"
 ROWS=()
 first=""
 for n in $SIZES; do
@@ -95,7 +95,7 @@ for n in $SIZES; do
         "$w" "$r" "${LW[-1]}" "${LC[-1]}" $((LR[-1] / 1024)) "${BW[-1]}" "${BC[-1]}" $((BR[-1] / 1024))
     done
     lw=$(median "${LW[@]}") bw=$(median "${BW[@]}") lc=$(median "${LC[@]}") bc=$(median "${BC[@]}")
-    PW["$w $n"]=$bw
+    PW["$w $n"]=$bw PC["$w $n"]=$bc
     ROWS+=("$(printf '| %s | %s | %.2f s / %.2f s / %d MB | %.2f s / %.2f s / %d MB | %.1fx | %.1fx |' "$w" "$n" \
       "$lw" "$lc" $(($(maxof "${LR[@]}") / 1024)) "$bw" "$bc" $(($(maxof "${BR[@]}") / 1024)) \
       "$(echo "$bw / $lw" | bc -l)" "$(echo "$bc / $lc" | bc -l)")")
@@ -112,12 +112,13 @@ echo "|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 if [ "$(echo "$SIZES" | wc -w)" -gt 1 ]; then
   echo
-  echo "Growth on Prism (median wall at N / at N=$first, against the rows' growth):"
+  echo "Growth on Prism (median wall and CPU at N / at N=$first, against the rows' growth):"
   echo
   for w in $WORKLOADS; do
     line="  $w:"
     for n in $SIZES; do
-      line+=$(printf ' N=%s %.2f s (%.2fx for %.0fx rows)' "$n" "${PW["$w $n"]}" "$(echo "${PW["$w $n"]} / ${PW["$w $first"]}" | bc -l)" "$(echo "$n / $first" | bc -l)")
+      line+=$(printf ' N=%s wall %.2f s (%.2fx), CPU %.2f s (%.2fx) for %.0fx rows;' "$n" "${PW["$w $n"]}" "$(echo "${PW["$w $n"]} / ${PW["$w $first"]}" | bc -l)" \
+        "${PC["$w $n"]}" "$(echo "${PC["$w $n"]} / ${PC["$w $first"]}" | bc -l)" "$(echo "$n / $first" | bc -l)")
     done
     echo "$line"
   done

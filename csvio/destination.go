@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -38,10 +39,12 @@ type CSVDestination struct {
 	IfExists    string `param:"if_exists" default:"replace" enum:"replace,append,fail" doc:"What to do when the file exists: replace it, append to it, or fail."`
 	Encoding    string `param:"encoding" default:"utf-8" doc:"Character encoding of the file: utf-8, utf-8-sig (with a byte order mark), latin1, windows-1252, utf-16 (little endian, with a byte order mark), or another name golang.org/x/text knows. A character the encoding cannot hold fails the job, naming the column."`
 	Compression string `param:"compression" default:"auto" enum:"auto,none,gzip,zstd" doc:"Compression of the file; auto: gzip for .gz, zstd for .zst, none otherwise."`
+	Shards      int    `param:"shards" default:"1" doc:"How many files to write: 1 (or 0) writes path; N > 1 writes N files named as Beam names sharded output, -SSSSS-of-NNNNN before the extension (out/orders.csv: out/orders-00000-of-00003.csv, out/orders-00001-of-00003.csv, out/orders-00002-of-00003.csv), each with the header. The batches go to the files in turn, so which file holds a row is not specified: together they hold every row. Not with if_exists: append."`
 
 	schema  *arrow.Schema
 	file    *fileio.Output
-	workers int // formatters: the job's workers (Plan.Workers)
+	shards  []*fileio.Output // Shards > 1
+	workers int              // formatters: the job's workers (Plan.Workers)
 }
 
 func init() {
@@ -77,6 +80,20 @@ func (d *CSVDestination) Plan(_ context.Context, p *openstage.Plan) error {
 	}
 	if _, err := lookupEncoding(d.Encoding); err != nil {
 		return fmt.Errorf("encoding: %w", err)
+	}
+	if d.Shards < 0 {
+		return fmt.Errorf("shards must be 1 or more, got %d", d.Shards)
+	}
+	if d.Shards > 1 {
+		if d.IfExists == "append" {
+			return fmt.Errorf("shards: %d cannot be used with if_exists: append (the rows of each run are spread over new files); use if_exists: replace or fail, or shards: 1", d.Shards)
+		}
+		for i := range d.Shards {
+			if _, err := atomicfile.PlanTarget(ShardPath(d.Path, i, d.Shards), d.IfExists, "replace"); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	exists, err := atomicfile.PlanTarget(d.Path, d.IfExists, "replace or append")
 	if err != nil {
@@ -115,8 +132,23 @@ func (d *CSVDestination) checkHeader() error {
 	return nil
 }
 
+// ShardPath is the file of shard i of n of a destination writing path:
+// -SSSSS-of-NNNNN before the extension (the part of the name from its first
+// dot), as Beam names sharded output.
+func ShardPath(path string, i, n int) string {
+	dir, base := filepath.Split(path)
+	stem, ext := base, ""
+	if j := strings.IndexByte(base[min(1, len(base)):], '.'); j >= 0 {
+		stem, ext = base[:j+1], base[j+1:]
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s-%05d-of-%05d%s", stem, i, n, ext))
+}
+
 // Sink implements openstage.Destination.
 func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
+	if d.Shards > 1 {
+		return d.sinkShards(ctx, in)
+	}
 	f, err := fileio.Create(d.Path, d.compression())
 	if err != nil {
 		return err
@@ -146,6 +178,56 @@ func (d *CSVDestination) Sink(ctx context.Context, in *openstage.Inputs) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing '%s': %w", d.Path, err)
+	}
+	return nil
+}
+
+// sinkShards writes the batches to the shards in turn.
+func (d *CSVDestination) sinkShards(ctx context.Context, in *openstage.Inputs) error {
+	writers := make([]*Writer, d.Shards)
+	closeAll := func() {
+		for _, w := range writers {
+			if w != nil {
+				w.Close()
+			}
+		}
+	}
+	for i := range d.Shards {
+		f, err := fileio.Create(ShardPath(d.Path, i, d.Shards), fileio.Resolve(d.Path, d.Compression))
+		if err != nil {
+			closeAll()
+			return err
+		}
+		d.shards = append(d.shards, f)
+		writers[i] = NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: d.Header, Encoding: d.Encoding, Workers: d.workers})
+	}
+	for n := 0; ; n++ {
+		dp, err := in.Recv(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			closeAll()
+			return err
+		}
+		i := n % d.Shards
+		err = writers[i].Write(dp.Batch)
+		dp.Batch.Release()
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("writing '%s': %w", ShardPath(d.Path, i, d.Shards), err)
+		}
+	}
+	for i, w := range writers {
+		err := w.Close()
+		writers[i] = nil
+		if err == nil {
+			err = d.shards[i].Close()
+		}
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("writing '%s': %w", ShardPath(d.Path, i, d.Shards), err)
+		}
 	}
 	return nil
 }
@@ -197,8 +279,28 @@ func (l *lastByte) Read(p []byte) (int, error) {
 
 // Commit implements openstage.Committer: the file takes the target's place.
 func (d *CSVDestination) Commit(context.Context) error {
+	if d.Shards > 1 {
+		for i, f := range d.shards {
+			if err := f.Publish(d.IfExists == "fail"); err != nil {
+				for _, g := range d.shards[i+1:] {
+					g.Abort()
+				}
+				return err
+			}
+		}
+		return nil
+	}
 	return d.file.Publish(d.IfExists == "fail")
 }
 
-// Abort implements openstage.Committer: the temporary file is discarded.
-func (d *CSVDestination) Abort() error { return d.file.Abort() }
+// Abort implements openstage.Committer: the temporary files are discarded.
+func (d *CSVDestination) Abort() error {
+	if d.Shards > 1 {
+		var errs []error
+		for _, f := range d.shards {
+			errs = append(errs, f.Abort())
+		}
+		return errors.Join(errs...)
+	}
+	return d.file.Abort()
+}
