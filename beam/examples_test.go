@@ -2,10 +2,10 @@ package beam
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/open-stage/openstage/internal/benchdata"
 )
 
 // TestExamples: the seed's Examples 1, 2 and 4 (examples/, on their CSV
@@ -37,14 +37,11 @@ func TestExamples(t *testing.T) {
 // small orders file and users file give on Prism the local engine's
 // output; W2's join is compared as sorted lines.
 func TestBenchWorkloads(t *testing.T) {
-	// The shared benchmark's own generator (shared/ beside the repository).
-	gen := filepath.Join("..", "..", "shared", "bench", "gen.py")
-	if _, err := os.Stat(gen); err != nil {
-		t.Fatalf("the peer benchmark's generator is not at %s: %v", gen, err)
-	}
+	// Data shaped like the shared benchmark's generator (gen.py, outside
+	// the repository), written by internal/benchdata.
 	data := t.TempDir()
-	if out, err := exec.Command("/usr/bin/python3", gen, data, "20000", "7").CombinedOutput(); err != nil {
-		t.Fatalf("gen.py: %v\n%s", err, out)
+	if err := benchdata.Write(data, 20000); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		job       string
