@@ -439,18 +439,7 @@ func appendFloat(dst []byte, v float64) []byte {
 		// the ones strconv's shortest formatting gives.
 		r := math.Round(v * 100)
 		if r/100 == v {
-			ir := int64(r)
-			if ir < 0 {
-				dst = append(dst, '-')
-				ir = -ir
-			}
-			dst = appendInt(dst, ir/100)
-			c := ir % 100
-			dst = append(dst, '.', byte('0'+c/10))
-			if c%10 != 0 {
-				dst = append(dst, byte('0'+c%10))
-			}
-			return dst
+			return appendDecimal(dst, int64(r), 100, 2)
 		}
 		// Four-decimal fast path, for products of two-decimal values
 		// (amount * 1.21): below 1e11 an ulp is under 1e-4, so at most one
@@ -460,25 +449,7 @@ func appendFloat(dst []byte, v float64) []byte {
 		if a < 1e11 {
 			r = math.Round(v * 1e4)
 			if r/1e4 == v {
-				ir := int64(r)
-				if ir < 0 {
-					dst = append(dst, '-')
-					ir = -ir
-				}
-				dst = appendInt(dst, ir/1e4)
-				c := ir % 1e4
-				n := 4
-				for c%10 == 0 {
-					c /= 10
-					n--
-				}
-				l := len(dst)
-				dst = append(dst, ".0000"[:n+1]...)
-				for i := l + n; i > l; i-- {
-					dst[i] = byte('0' + c%10)
-					c /= 10
-				}
-				return dst
+				return appendDecimal(dst, int64(r), 1e4, 4)
 			}
 		}
 	}
@@ -491,6 +462,28 @@ func appendFloat(dst []byte, v float64) []byte {
 		return strconv.AppendFloat(dst, v, 'e', -1, 64)
 	}
 	return strconv.AppendFloat(dst, v, 'f', -1, 64)
+}
+
+// appendDecimal appends r/pow, pow = 10^n (n <= 4), with the fraction's
+// trailing zeros dropped; r is not a multiple of pow.
+func appendDecimal(dst []byte, r, pow int64, n int) []byte {
+	if r < 0 {
+		dst = append(dst, '-')
+		r = -r
+	}
+	dst = appendInt(dst, r/pow)
+	c := r % pow
+	for c != 0 && c%10 == 0 {
+		c /= 10
+		n--
+	}
+	l := len(dst)
+	dst = append(dst, ".0000"[:n+1]...)
+	for i := l + n; i > l; i-- {
+		dst[i] = byte('0' + c%10)
+		c /= 10
+	}
+	return dst
 }
 
 // appendInt appends v in decimal, as strconv.AppendInt(dst, v, 10) does,
