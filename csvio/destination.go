@@ -193,7 +193,7 @@ func (d *CSVDestination) sinkShards(ctx context.Context, in *openstage.Inputs) e
 		}
 	}
 	for i := range d.Shards {
-		f, err := fileio.Create(ShardPath(d.Path, i, d.Shards), fileio.Resolve(d.Path, d.Compression))
+		f, err := fileio.Create(ShardPath(d.Path, i, d.Shards), d.compression())
 		if err != nil {
 			closeAll()
 			return err
@@ -201,22 +201,18 @@ func (d *CSVDestination) sinkShards(ctx context.Context, in *openstage.Inputs) e
 		d.shards = append(d.shards, f)
 		writers[i] = NewWriter(f, d.schema, WriteOptions{Delimiter: d.Delimiter, Header: d.Header, Encoding: d.Encoding, Workers: d.workers})
 	}
-	for n := 0; ; n++ {
-		dp, err := in.Recv(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			closeAll()
-			return err
-		}
+	n := 0
+	err := in.ForEach(ctx, func(dp openstage.DataPackage) error {
 		i := n % d.Shards
-		err = writers[i].Write(dp.Batch)
-		dp.Batch.Release()
-		if err != nil {
-			closeAll()
+		n++
+		if err := writers[i].Write(dp.Batch); err != nil {
 			return fmt.Errorf("writing '%s': %w", ShardPath(d.Path, i, d.Shards), err)
 		}
+		return nil
+	})
+	if err != nil {
+		closeAll()
+		return err
 	}
 	for i, w := range writers {
 		err := w.Close()
