@@ -534,7 +534,14 @@ func appendUint(dst []byte, u uint64) []byte {
 	n := decimalLen(u)
 	l := len(dst)
 	dst = slices.Grow(dst, n)[:l+n]
-	i := l + n
+	putDigits(dst, l+n, u)
+	return dst
+}
+
+// putDigits writes the decimal digits of u so that they end before
+// dst[end], two at a time, and returns the index of the first.
+func putDigits(dst []byte, end int, u uint64) int {
+	i := end
 	for u >= 100 {
 		q := u / 100
 		r := (u - q*100) * 2
@@ -543,11 +550,13 @@ func appendUint(dst []byte, u uint64) []byte {
 		u = q
 	}
 	if u >= 10 {
-		dst[i-2], dst[i-1] = digitPairs[u*2], digitPairs[u*2+1]
+		i -= 2
+		dst[i], dst[i+1] = digitPairs[u*2], digitPairs[u*2+1]
 	} else {
-		dst[i-1] = byte('0' + u)
+		i--
+		dst[i] = byte('0' + u)
 	}
-	return dst
+	return i
 }
 
 const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +

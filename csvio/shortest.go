@@ -183,21 +183,7 @@ func appendFraction(dst []byte, u uint64, n int) []byte {
 	l := len(dst)
 	dst = slices.Grow(dst, n+1)[:l+n+1]
 	dst[l] = '.'
-	i := len(dst)
-	for u >= 100 {
-		q := u / 100
-		r := (u - q*100) * 2
-		i -= 2
-		dst[i], dst[i+1] = digitPairs[r], digitPairs[r+1]
-		u = q
-	}
-	if u >= 10 {
-		i -= 2
-		dst[i], dst[i+1] = digitPairs[u*2], digitPairs[u*2+1]
-	} else {
-		i--
-		dst[i] = byte('0' + u)
-	}
+	i := putDigits(dst, len(dst), u)
 	for j := l + 1; j < i; j++ {
 		dst[j] = '0'
 	}
