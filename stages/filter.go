@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -383,4 +384,17 @@ func filterList(v any) ([]any, bool) {
 		out[i] = rv.Index(i).Interface()
 	}
 	return out, true
+}
+
+// AcceptsDictionary implements openstage.DictionaryReader: a column the
+// condition does not read may arrive dictionary-encoded; the rows kept are
+// gathered with the column still encoded.
+func (f *Filter) AcceptsDictionary(_, col string) (accept, passes bool) {
+	switch {
+	case f.prog != nil: // $env is the whole row: then no column
+		return !f.vprog.UsesEnv && !slices.Contains(f.prog.Refs, col), true
+	case f.pred != nil:
+		return col != f.Field, true
+	}
+	return false, false
 }
