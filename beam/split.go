@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/parquetio"
+	"github.com/open-stage/openstage/sqlio"
 	"github.com/open-stage/openstage/stages"
 )
 
@@ -53,7 +54,7 @@ func splitTasks(c any, splitRows int64) ([][]byte, error) {
 			tasks = append(tasks, splitTask{N: uint32(i), From: r[0], To: r[1]})
 		}
 	default:
-		return nil, nil
+		return sqlTasks(c)
 	}
 	out := make([][]byte, len(tasks))
 	for i, t := range tasks {
@@ -96,6 +97,8 @@ func (f *splitOriginFn) ProcessElement(ctx context.Context, task []byte, emit fu
 		}
 	case *stages.Generator:
 		err = c.PumpRange(ctx, memory.DefaultAllocator, t.From, t.To, send)
+	case sqlio.RangeReader:
+		err = readSQLRange(ctx, c, task, send)
 	default:
 		err = fmt.Errorf("stage '%s' is a %s on this worker, not an origin read in parts", f.Stage, st.Type())
 	}
