@@ -142,7 +142,7 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 
 	order := topoOrder(job)
 	p, scope := beamsdk.NewPipelineWithRoot()
-	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, splitRows: splitRows, ways: ways, pcols: map[string]beamsdk.PCollection{}}
+	b := &builder{ctx: ctx, job: job, spec: spec, scope: scope, parts: parts, split: split, splitRows: splitRows, ways: ways, pcols: map[string]beamsdk.PCollection{}}
 	for i, s := range order {
 		if err := b.stage(i, s); err != nil {
 			return nil, &openstage.ValidationError{Problems: []openstage.Problem{{Pos: s.Position(), Stage: s, Err: err}}}

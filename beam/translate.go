@@ -1,6 +1,7 @@
 package beam
 
 import (
+	"context"
 	"fmt"
 
 	beamsdk "github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -34,6 +35,7 @@ func translatable(s *openstage.Stage) error {
 
 // builder adds the job's stages to a pipeline.
 type builder struct {
+	ctx       context.Context
 	job       *openstage.Job
 	spec      JobSpec
 	scope     beamsdk.Scope
@@ -81,7 +83,7 @@ func (b *builder) stage(i int, st *openstage.Stage) error {
 		col := beamsdk.Reshuffle(s, beamsdk.CreateList(s, tasks))
 		b.outputs(s, st, beamsdk.ParDo(s, &csvPartFn{stageBase: base, Reject: c.Reject}, col))
 	case openstage.Origin:
-		tasks, err := splitTasks(c, b.splitRows)
+		tasks, err := splitTasks(b.ctx, c, b.splitRows)
 		if err != nil {
 			return err
 		}
