@@ -425,21 +425,16 @@ func appendTimestamp(dst []byte, us int64) ([]byte, bool) {
 // and for zero, exponent notation (strconv 'e', -1) otherwise; NaN, Inf and
 // -Inf as such.
 func appendFloat(dst []byte, v float64) []byte {
-	if v != v {
-		return append(dst, "NaN"...)
-	}
-	a := math.Abs(v)
-	if a < 1e13 && a >= 1e-2 || a == 0 && math.Signbit(v) == false {
-		if a == math.Trunc(a) {
-			return appendInt(dst, int64(v))
-		}
-		// Two-decimal fast path: r/100 is the float nearest to the decimal
-		// r/100, and below 1e13 two distinct multiples of 0.01 are more than
-		// one ulp apart, so no shorter decimal rounds to v: the digits are
-		// the ones strconv's shortest formatting gives.
+	a := math.Abs(v) // NaN fails every comparison below
+	if a < 1e13 && a >= 1e-2 {
+		// Two-decimal fast path (integers included): r/100 is the float
+		// nearest to the decimal r/100, and below 1e13 two distinct
+		// multiples of 0.01 are more than one ulp apart, so no shorter
+		// decimal rounds to v: the digits are the ones strconv's shortest
+		// formatting gives.
 		r := math.Round(v * 100)
 		if r/100 == v {
-			return appendDecimal(dst, int64(r), 100, 2)
+			return appendCents(dst, r)
 		}
 		// Four-decimal fast path, for products of two-decimal values
 		// (amount * 1.21): below 1e11 an ulp is under 1e-4, so at most one
@@ -449,11 +444,15 @@ func appendFloat(dst []byte, v float64) []byte {
 		if a < 1e11 {
 			r = math.Round(v * 1e4)
 			if r/1e4 == v {
-				return appendDecimal(dst, int64(r), 1e4, 4)
+				return appendFrac4(dst, r)
 			}
 		}
+	} else if a == 0 && !math.Signbit(v) {
+		return append(dst, '0')
 	}
 	switch {
+	case v != v:
+		return append(dst, "NaN"...)
 	case math.IsInf(v, 1):
 		return append(dst, "Inf"...)
 	case math.IsInf(v, -1):
@@ -464,26 +463,52 @@ func appendFloat(dst []byte, v float64) []byte {
 	return strconv.AppendFloat(dst, v, 'f', -1, 64)
 }
 
-// appendDecimal appends r/pow, pow = 10^n (n <= 4), with the fraction's
-// trailing zeros dropped; r is not a multiple of pow.
-func appendDecimal(dst []byte, r, pow int64, n int) []byte {
+// appendCents appends r/100 (r an integer, |r| < 2^53) with the fraction's
+// trailing zeros dropped, and no point when there is no fraction.
+func appendCents(dst []byte, r float64) []byte {
 	if r < 0 {
 		dst = append(dst, '-')
 		r = -r
 	}
-	dst = appendInt(dst, r/pow)
-	c := r % pow
-	for c != 0 && c%10 == 0 {
-		c /= 10
-		n--
+	u := uint64(r)
+	q, f := u/100, u%100
+	dst = appendUint(dst, q)
+	switch {
+	case f == 0:
+		return dst
+	case f%10 == 0:
+		return append(dst, '.', byte('0'+f/10))
+	}
+	return append(dst, '.', digitPairs[2*f], digitPairs[2*f+1])
+}
+
+// appendFrac4 appends r/10^4 (r an integer, |r| < 2^53) with the
+// fraction's trailing zeros dropped, and no point when there is no
+// fraction.
+func appendFrac4(dst []byte, r float64) []byte {
+	if r < 0 {
+		dst = append(dst, '-')
+		r = -r
+	}
+	u := uint64(r)
+	q, f := u/10000, u%10000
+	dst = appendUint(dst, q)
+	if f == 0 {
+		return dst
+	}
+	hi, lo := f/100, f%100
+	n := 5 // the point and four digits, less the trailing zeros
+	switch {
+	case lo == 0 && hi%10 == 0:
+		n = 2
+	case lo == 0:
+		n = 3
+	case lo%10 == 0:
+		n = 4
 	}
 	l := len(dst)
-	dst = append(dst, ".0000"[:n+1]...)
-	for i := l + n; i > l; i-- {
-		dst[i] = byte('0' + c%10)
-		c /= 10
-	}
-	return dst
+	dst = append(dst, '.', digitPairs[2*hi], digitPairs[2*hi+1], digitPairs[2*lo], digitPairs[2*lo+1])
+	return dst[:l+n]
 }
 
 // appendInt appends v in decimal, as strconv.AppendInt(dst, v, 10) does,
@@ -494,6 +519,11 @@ func appendInt(dst []byte, v int64) []byte {
 		dst = append(dst, '-')
 		u = -u
 	}
+	return appendUint(dst, u)
+}
+
+// appendUint appends u in decimal, two digits at a time.
+func appendUint(dst []byte, u uint64) []byte {
 	if u < 10 {
 		return append(dst, byte('0'+u))
 	}

@@ -206,10 +206,13 @@ func (r *Reader) work() {
 	}
 }
 
+// getBuf returns an empty buffer of at least size bytes: a recycled one
+// unless it is too small or more than twice as large (the first chunks of a
+// file are read larger than the later ones, whose size the batches set).
 func (r *Reader) getBuf(size int) []byte {
 	select {
 	case b := <-r.free:
-		if cap(b) >= size {
+		if cap(b) >= size && cap(b) <= 2*size {
 			return b[:0]
 		}
 	default:
@@ -217,9 +220,12 @@ func (r *Reader) getBuf(size int) []byte {
 	return make([]byte, 0, size)
 }
 
-// carryBuf returns a buffer holding a copy of rest, with room for a chunk.
+// carryBuf returns a buffer holding a copy of rest, with room for a chunk
+// of size bytes (rest included), rounded up so that recycled buffers fit the
+// next chunks too.
 func (r *Reader) carryBuf(rest []byte, size int) []byte {
-	size = max(size, 2*len(rest), 16)
+	size = max(size, len(rest)+len(rest)/2, 16)
+	size = (size + size/8 + 64<<10 - 1) &^ (64<<10 - 1)
 	return append(r.getBuf(size), rest...)
 }
 
@@ -347,11 +353,6 @@ func (r *Reader) split() {
 			res:       make(chan chunkResult, 1),
 		}
 		line += int64(bytes.Count(b[:cut], nlBytes))
-		next := r.carryBuf(b[cut:], size)
-		if !r.send(ch) || truncated {
-			return
-		}
-		b = next
 		if byRows {
 			// Read about one batch worth next time, so that little is
 			// carried over.
@@ -362,6 +363,11 @@ func (r *Reader) split() {
 		} else {
 			target = size
 		}
+		next := r.carryBuf(b[cut:], target)
+		if !r.send(ch) || truncated {
+			return
+		}
+		b = next
 	}
 }
 

@@ -333,8 +333,15 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 		cols[i] = c
 	}
 	sp := newWriteSpec(w.delim)
-	if dst == nil {
-		dst = make([]byte, 0, w.opts.BufferSize+w.opts.BufferSize/4)
+	if est := w.rowEst.Load(); dst == nil || est > 0 && cap(dst) > 2*(hi-lo)*int(est) {
+		// A block's size from the rows written so far (a batch is often
+		// far smaller than BufferSize), with room for longer rows; a
+		// recycled buffer more than twice that is dropped.
+		size := w.opts.BufferSize + w.opts.BufferSize/4
+		if est > 0 {
+			size = min(size, (hi-lo)*int(est)*5/4+4096)
+		}
+		dst = make([]byte, 0, size)
 	}
 	delim := w.delim
 	var ok bool

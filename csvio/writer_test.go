@@ -424,34 +424,70 @@ func TestFloatParseMatchesStrconv(t *testing.T) {
 // read back exactly and be as short as strconv's shortest form.
 func TestAppendFloatShortest(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
-	for i := 0; i < 500000; i++ {
+	n := 2000000
+	if testing.Short() {
+		n = 200000
+	}
+	for i := 0; i < n; i++ {
 		v := randFloat(rng)
-		switch i % 6 {
+		switch i % 9 {
 		case 0:
 			v = float64(rng.Int63n(1e15)-5e14) / 100
 		case 1: // up to four decimals, near the fast path's 1e11 bound too
 			v = float64(rng.Int63n(2e15)-1e15) / 1e4
 		case 2: // products of two-decimal values, as W7's amount * 1.21
-			v = float64(rng.Int63n(2e7)-1e7) / 100 * []float64{1.21, 0.19, 3.3, 1e-4}[i/6%4]
+			v = float64(rng.Int63n(2e7)-1e7) / 100 * []float64{1.21, 0.19, 3.3, 1e-4}[i/9%4]
 		case 3:
 			v = float64(rng.Int63n(1e5)) / 1e4
-		}
-		got := string(appendFloat(nil, v))
-		if v != v {
-			if got != "NaN" {
-				t.Fatalf("NaN: %q", got)
+		case 4: // next to a short decimal: the fast paths must not take these
+			d := float64(rng.Int63n(2e9)-1e9) / []float64{100, 1e4, 1e3, 10}[i/9%4]
+			v = math.Nextafter(d, []float64{math.Inf(1), math.Inf(-1)}[i/36%2])
+		case 5: // near the bounds of the fast paths: 1e-2, 1e11, 1e13
+			b := []float64{1e-2, 1e11, 1e13, 1e-7, 1e21}[i/9%5]
+			v = b * (1 + float64(rng.Intn(2001)-1000)*1e-15)
+			if i/45%2 == 0 {
+				v = -v
 			}
-			continue
 		}
-		back, err := strconv.ParseFloat(got, 64)
-		if err != nil || math.Float64bits(back) != math.Float64bits(v) {
-			t.Fatalf("%v: wrote %q, read %v %v", v, got, back, err)
+		checkAppendFloat(t, v)
+	}
+}
+
+// TestAppendFloatW7Domain checks every value of the peer benchmark's amount
+// column (0.01 to 20000.00 in cents) and amount * 1.21, W7's derived column,
+// against strconv.
+func TestAppendFloatW7Domain(t *testing.T) {
+	step := 1
+	if testing.Short() {
+		step = 97
+	}
+	for c := 1; c <= 2000000; c += step {
+		a := float64(c) / 100
+		checkAppendFloat(t, a)
+		checkAppendFloat(t, a*1.21)
+		checkAppendFloat(t, -a*1.21)
+	}
+}
+
+// checkAppendFloat fails when appendFloat(v) does not read back as v or,
+// in the plain range, differs from strconv's shortest 'f' formatting.
+func checkAppendFloat(t *testing.T, v float64) {
+	t.Helper()
+	got := string(appendFloat(nil, v))
+	if v != v {
+		if got != "NaN" {
+			t.Fatalf("NaN: %q", got)
 		}
-		a := math.Abs(v)
-		if !math.IsInf(v, 0) && (a == 0 || a >= 1e-7 && a < 1e21) {
-			if want := strconv.FormatFloat(v, 'f', -1, 64); got != want {
-				t.Fatalf("%v: got %q, strconv 'f' %q", v, got, want)
-			}
+		return
+	}
+	back, err := strconv.ParseFloat(got, 64)
+	if err != nil || math.Float64bits(back) != math.Float64bits(v) {
+		t.Fatalf("%v: wrote %q, read %v %v", v, got, back, err)
+	}
+	a := math.Abs(v)
+	if !math.IsInf(v, 0) && (a == 0 || a >= 1e-7 && a < 1e21) {
+		if want := strconv.FormatFloat(v, 'f', -1, 64); got != want {
+			t.Fatalf("%v: got %q, strconv 'f' %q", v, got, want)
 		}
 	}
 }

@@ -87,6 +87,14 @@ func (f *Funnel) Plan(_ context.Context, p *openstage.Plan) error {
 	fields := append([]arrow.Field{}, first.Schema.Fields()...)
 	f.schema = arrow.NewSchema(fields, nil)
 	p.SetOutputs(f.schema)
+	// Projection pushdown: a Funnel reads no column itself and passes every
+	// input on, so each input carries what the output's consumers need.
+	for _, in := range ins {
+		p.Reads(in.Pipe)
+		for _, o := range p.Outputs() {
+			p.PassesThrough(in.Pipe, o)
+		}
+	}
 	return nil
 }
 

@@ -216,3 +216,80 @@ func TestPushdownThroughDerive(t *testing.T) {
 		t.Fatalf("projected run gave\n%v\nwant\n%v", got, want)
 	}
 }
+
+// TestPushdownThroughFunnel: two origins (their columns in different
+// orders) into a Funnel, then a Copy to a Transformer with derive and to an
+// Aggregator. Each origin is asked only for the columns some stage after the
+// Funnel reads, and the results are those of the unprojected run.
+func TestPushdownThroughFunnel(t *testing.T) {
+	s1 := openstage.NewSchema("k", openstage.Int64, "v", openstage.Float64, "z", openstage.String, "c", openstage.String)
+	s2 := openstage.NewSchema("c", openstage.String, "z", openstage.String, "v", openstage.Float64, "k", openstage.Int64)
+	var r1, r2 [][]any
+	for i := int64(0); i < 2000; i++ {
+		r1 = append(r1, []any{i % 17, float64(i) / 4, "unused", []string{"ä", "b", "東"}[i%3]})
+	}
+	for i := int64(0); i < 700; i++ {
+		var v any = float64(i) * 3
+		if i%10 == 0 {
+			v = nil
+		}
+		r2 = append(r2, []any{[]string{"ä", "q"}[i%2], "unused", v, i % 5})
+	}
+	for _, mode := range []string{"", "sequence"} {
+		run := func(projectable bool) ([2][][]any, [2][]string) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			sources := [2]*openstagetest.ProjectableSource{
+				{Source: openstagetest.Source{Schema: s1, Rows: r1, BatchRows: 99}},
+				{Source: openstagetest.Source{Schema: s2, Rows: r2, BatchRows: 64}},
+			}
+			origin := func(name string, i int) *openstage.Stage {
+				if projectable {
+					return openstage.NewStage(name, sources[i])
+				}
+				return openstage.NewStage(name, &sources[i].Source)
+			}
+			o1, o2 := origin("one", 0), origin("two", 1)
+			funnel := openstage.New("funnel", func(f *stages.Funnel) { f.Mode = mode })
+			cp := openstage.New("copy", func(*stages.Copy) {})
+			tr := openstage.New("derive", func(t *stages.Transformer) {
+				t.Derive = []stages.Derivation{{Column: "w", Expr: "v * 2"}}
+			})
+			agg1 := openstage.New("agg1", func(a *stages.Aggregator) {
+				a.Keys = []string{"k"}
+				a.Aggregations = []stages.Aggregation{{Field: "w", Type: "sum"}, {Type: "count"}}
+			})
+			agg2 := openstage.New("agg2", func(a *stages.Aggregator) {
+				a.Keys = []string{"c"}
+				a.Aggregations = []stages.Aggregation{{Type: "count"}}
+			})
+			sinks := [2]*openstagetest.Sink{{}, {}}
+			o1.AddOutputPipe(openstage.NewPipe("p1")).SetDestination(funnel)
+			o2.AddOutputPipe(openstage.NewPipe("p2")).SetDestination(funnel)
+			funnel.AddOutputPipe(openstage.NewPipe("all")).SetDestination(cp)
+			cp.AddOutputPipe(openstage.NewPipe("c1")).SetDestination(tr).
+				AddOutputPipe(openstage.NewPipe("derived")).SetDestination(agg1).
+				AddOutputPipe(openstage.NewPipe("t1")).SetDestination(openstage.NewStage("sink1", sinks[0]))
+			cp.AddOutputPipe(openstage.NewPipe("c2")).SetDestination(agg2).
+				AddOutputPipe(openstage.NewPipe("t2")).SetDestination(openstage.NewStage("sink2", sinks[1]))
+			job := openstage.NewJob("funnel", o1, o2)
+			job.Allocator = mem
+			if err := job.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return [2][][]any{sinks[0].Rows, sinks[1].Rows}, [2][]string{sources[0].Projected, sources[1].Projected}
+		}
+		want, _ := run(false)
+		got, projected := run(true)
+		wantProj := [2][]string{{"k", "v", "c"}, {"c", "v", "k"}}
+		if !reflect.DeepEqual(projected, wantProj) {
+			t.Fatalf("mode %q: projected %v, want %v", mode, projected, wantProj)
+		}
+		if len(want[0]) != 17 || len(want[1]) != 4 {
+			t.Fatalf("mode %q: unprojected run gave %v", mode, want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("mode %q: projected run gave\n%v\nwant\n%v", mode, got, want)
+		}
+	}
+}

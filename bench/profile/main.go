@@ -45,6 +45,8 @@ func main() {
 	tr := flag.String("trace", "", "write an execution trace to this file")
 	workers := flag.Int("workers", 0, "goroutines per parallel stage (0: one per core)")
 	queue := flag.Int("queue", 0, "batches each pipe buffers (Job.QueueLen; 0: the engine's default)")
+	heapAt := flag.Duration("heapat", 0, "with -heapprofile: when to take it, after the job starts")
+	heap := flag.String("heapprofile", "", "write the live heap (in use after a GC) at -heapat into this file")
 	// Flags may follow the job file, as with openstage run.
 	var job string
 	args := os.Args[1:]
@@ -65,6 +67,16 @@ func main() {
 	if job == "" {
 		fmt.Fprintln(os.Stderr, "usage: profile [-cpuprofile F] [-memprofile F] [-trace F] JOB.yaml [--param k=v ...]")
 		os.Exit(2)
+	}
+	if *heap != "" {
+		go func() {
+			time.Sleep(*heapAt)
+			runtime.GC()
+			if out, err := os.Create(*heap); err == nil {
+				pprof.Lookup("heap").WriteTo(out, 0)
+				out.Close()
+			}
+		}()
 	}
 	if err := run(job, ps, *cpu, *mem, *tr, *workers, *queue); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)

@@ -108,3 +108,90 @@ func TestOptimizedSummary(t *testing.T) {
 	}
 	golden(t, "adults.csv", string(got))
 }
+
+// TestProjectionThroughFunnelCopyDerive: two CSV files into a Funnel, a
+// Copy, a Transformer with derive on one branch and an Aggregator on each.
+// validate --explain shows both readers leaving out the columns no stage
+// uses, and the run writes the same bytes as with --no-optimize.
+func TestProjectionThroughFunnelCopyDerive(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(7, 7))
+	cities := []string{"Zürich", "Málaga", "東京", "", "\"São Paulo, BR\""}
+	for _, name := range []string{"a.csv", "b.csv"} {
+		var b strings.Builder
+		b.WriteString("order_id,user_id,city,note,amount\n")
+		for i := range 2000 {
+			amount := fmt.Sprintf("%d.%02d", r.IntN(2000), r.IntN(100))
+			if r.IntN(9) == 0 {
+				amount = ""
+			}
+			fmt.Fprintf(&b, "%d,%d,%s,note %d,%s\n", i+1, r.IntN(50), cities[r.IntN(len(cities))], r.Int(), amount)
+		}
+		writeFile(t, filepath.Join(dir, name), b.String())
+	}
+	job := writeFile(t, filepath.Join(dir, "funnel.yaml"), `name: funnel_copy_derive
+params: {out: out}
+stages:
+  - {name: a, type: CSVOrigin, path: a.csv}
+  - {name: b, type: CSVOrigin, path: b.csv}
+  - {name: both, type: Funnel, mode: sequence}
+  - {name: split, type: Copy}
+  - name: taxed
+    type: Transformer
+    derive: {gross: "amount * 1.2"}
+  - name: per_user
+    type: Aggregator
+    keys: [user_id]
+    aggregations: [{field: gross, type: sum, as: gross}]
+  - name: per_city
+    type: Aggregator
+    keys: [city]
+    aggregations: [{type: count, as: orders}]
+  - {name: w1, type: CSVDestination, path: "${out}_users.csv"}
+  - {name: w2, type: CSVDestination, path: "${out}_cities.csv"}
+pipes:
+  - {name: pa, from: a, to: both}
+  - {name: pb, from: b, to: both}
+  - {name: merged, from: both, to: split}
+  - {name: s1, from: split, to: taxed}
+  - {name: s2, from: split, to: per_city}
+  - {name: t1, from: taxed, to: per_user}
+  - {name: u, from: per_user, to: w1}
+  - {name: c, from: per_city, to: w2}
+`)
+	v := run(t, "validate", job, "--explain")
+	if v.code != 0 {
+		t.Fatalf("exit %d: %s%s", v.code, v.stdout, v.stderr)
+	}
+	for _, want := range []string{
+		"projection: a reads 3 of 5 columns: user_id, city, amount (no stage uses the others)",
+		"projection: b reads 3 of 5 columns: user_id, city, amount (no stage uses the others)",
+	} {
+		if !strings.Contains(v.stdout, want) {
+			t.Errorf("validate --explain does not say %q:\n%s", want, v.stdout)
+		}
+	}
+	var outs []string
+	for _, flags := range [][]string{{"--no-optimize"}, {"--quiet"}} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d", len(outs)))
+		args := append([]string{"run", job, "--param", "out=" + out}, flags...)
+		if r := run(t, args...); r.code != 0 {
+			t.Fatalf("%v: exit %d\n%s", flags, r.code, r.stderr)
+		}
+		var both string
+		for _, f := range []string{"_users.csv", "_cities.csv"} {
+			data, err := os.ReadFile(out + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			both += string(data)
+		}
+		outs = append(outs, both)
+	}
+	if outs[0] != outs[1] {
+		t.Fatalf("the projected run wrote\n%s\nthe run as written\n%s", outs[1], outs[0])
+	}
+	if n := strings.Count(outs[0], "\n"); n < 50 {
+		t.Fatalf("only %d lines written:\n%s", n, outs[0])
+	}
+}
