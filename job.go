@@ -385,6 +385,7 @@ func (j *Job) planChecked(ctx context.Context) ([]*Stage, error) {
 	j.optimize(ctx, order)
 	j.pushDown(ctx, order)
 	j.foldFilters(order)
+	j.dictionaryColumns(order)
 	return order, nil
 }
 

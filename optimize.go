@@ -198,6 +198,9 @@ func withdraw(order []*Stage) {
 		if ff, ok := s.comp.(FilterFolder); ok {
 			ff.FoldFilter(nil)
 		}
+		if do, ok := s.comp.(DictionaryOrigin); ok {
+			do.SendDictionary(nil)
+		}
 		if oa, ok := s.comp.(OrderAbsorber); ok {
 			oa.AbsorbOrder(nil)
 		}

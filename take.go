@@ -29,6 +29,10 @@ func TakeArray(alloc memory.Allocator, arr arrow.Array, idx []int32) arrow.Array
 	switch a := arr.(type) {
 	case *array.Int64:
 		return takeFixed(alloc, a, a.Int64Values(), idx, arrow.Int64Traits.BytesRequired(n), func(b []byte) []int64 { return arrow.Int64Traits.CastFromBytes(b) })
+	case *array.Int32:
+		return takeFixed(alloc, a, a.Int32Values(), idx, arrow.Int32Traits.BytesRequired(n), func(b []byte) []int32 { return arrow.Int32Traits.CastFromBytes(b) })
+	case *array.Dictionary:
+		return takeDictionary(alloc, a, idx)
 	case *array.Float64:
 		return takeFixed(alloc, a, a.Float64Values(), idx, arrow.Float64Traits.BytesRequired(n), func(b []byte) []float64 { return arrow.Float64Traits.CastFromBytes(b) })
 	case *array.Date32:

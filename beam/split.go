@@ -14,6 +14,7 @@ import (
 	"github.com/open-stage/openstage"
 	"github.com/open-stage/openstage/bigqueryio"
 	"github.com/open-stage/openstage/parquetio"
+	"github.com/open-stage/openstage/sqlio"
 	"github.com/open-stage/openstage/stages"
 )
 
@@ -69,7 +70,7 @@ func splitTasks(ctx context.Context, c any, splitRows int64) ([][]byte, error) {
 			tasks = append(tasks, splitTask{Result: &res})
 		}
 	default:
-		return nil, nil
+		return sqlTasks(c)
 	}
 	out := make([][]byte, len(tasks))
 	for i, t := range tasks {
@@ -119,6 +120,8 @@ func (f *splitOriginFn) ProcessElement(ctx context.Context, task []byte, emit fu
 			break
 		}
 		err = c.ReadRange(ctx, memory.DefaultAllocator, *t.Result, t.From, t.To, send)
+	case sqlio.RangeReader:
+		err = readSQLRange(ctx, c, task, send)
 	default:
 		err = fmt.Errorf("stage '%s' is a %s on this worker, not an origin read in parts", f.Stage, st.Type())
 	}

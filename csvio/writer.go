@@ -345,6 +345,7 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 	}
 	delim := w.delim
 	var ok bool
+	var dates *dateCache
 	for r := lo; r < hi; r++ {
 		for ci := range cols {
 			c := &cols[ci]
@@ -391,7 +392,10 @@ func (w *Writer) format(dst []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, 
 			case kBool:
 				dst = appendBoolForm(dst, c.b.Value(r), w.forms[ci].boolCase)
 			case kDate32:
-				if dst, ok = appendDate(dst, int64(c.d32[r])); !ok {
+				if dates == nil {
+					dates = new(dateCache)
+				}
+				if dst, ok = dates.append(dst, c.d32[r]); !ok {
 					return dst, fmt.Errorf("csvio: column '%s': row %d: date %w", w.schema.Field(ci).Name, r, errYearRange)
 				}
 			case kTimestamp:
@@ -472,4 +476,29 @@ func (s writeSpec) marks(x uint64) uint64 {
 	const hi = 0x8080808080808080
 	below := ^(((x & lo7) + (0x80-0x20)*ones8) | x) & hi
 	return below | zeroBytes(x^s.d) | zeroBytes(x^s.q)
+}
+
+// dateCache holds the text of the dates a block wrote last, by day number
+// modulo its size: the dates of a file mostly fall within a few years, and
+// copying ten bytes is several times cheaper than appendDate's calendar
+// arithmetic.
+type dateCache struct {
+	days [1024]arrow.Date32
+	set  [1024]bool
+	text [1024][10]byte
+}
+
+// append appends the YYYY-MM-DD text of days, as appendDate does.
+func (c *dateCache) append(dst []byte, days arrow.Date32) ([]byte, bool) {
+	i := uint32(days) & 1023
+	if c.set[i] && c.days[i] == days {
+		return append(dst, c.text[i][:]...), true
+	}
+	n := len(dst)
+	dst, ok := appendDate(dst, int64(days))
+	if ok {
+		copy(c.text[i][:], dst[n:])
+		c.days[i], c.set[i] = days, true
+	}
+	return dst, ok
 }

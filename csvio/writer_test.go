@@ -672,3 +672,27 @@ func TestWriterStringsQuotedExactly(t *testing.T) {
 		arr.Release()
 	}
 }
+
+// TestDateCache: the writer's date cache gives appendDate's text for every
+// day, when two days share a slot (they differ by a multiple of its size),
+// and refuses the years appendDate refuses.
+func TestDateCache(t *testing.T) {
+	r := rand.New(rand.NewSource(34))
+	var c dateCache
+	for range 200000 {
+		var d int64
+		switch r.Intn(4) {
+		case 0: // anywhere in 0000-9999, and a little outside
+			d = r.Int63n(3700000) - 760000
+		case 1: // a few years: the usual file
+			d = 19000 + r.Int63n(1500)
+		default: // a slot shared with an earlier day
+			d = 19000 + r.Int63n(1500) + 1024*(r.Int63n(9)-4)
+		}
+		want, wok := appendDate([]byte("x"), d)
+		got, gok := c.append([]byte("x"), arrow.Date32(d))
+		if wok != gok || string(got) != string(want) {
+			t.Fatalf("day %d: cache gave %q %v, appendDate %q %v", d, got, gok, want, wok)
+		}
+	}
+}

@@ -41,6 +41,15 @@
 // column and its type and suggesting a columns list that leaves it out.
 // Nulls stay nulls.
 //
+// A string column that the file stores dictionary-encoded in every row
+// group (a dictionary page, and no data page that fell back to plain
+// encoding: DuckDB, pyarrow and Spark write low-cardinality text so) is
+// sent as an Arrow dictionary array when every stage it reaches accepts
+// one: the plan optimizer's "dictionary" rewrite (openstage validate
+// --explain; see docs/architecture.md), for instance a Filter that does not
+// test it, then an Aggregator grouping by it. Otherwise, and by
+// ReadRowGroup, it is decoded to plain strings while reading.
+//
 // # Writing
 //
 // ParquetDestination writes atomically, like CSVDestination: the file is

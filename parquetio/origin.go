@@ -32,10 +32,47 @@ type ParquetOrigin struct {
 	Columns   openstage.Strings `param:"columns" doc:"Columns to read, in this order (default: every column, in the file's order). The others are not read from disk."`
 	BatchRows int               `param:"batch_rows" default:"65536" doc:"Most rows per batch (a batch never spans two row groups); 0 means 65536."`
 
-	schema  *arrow.Schema        // planned
-	project []string             // Project: the columns read downstream (nil: all)
-	fold    *openstage.Condition // FoldFilter: row groups it rules out are skipped (filter.go)
-	skipped int64                // row groups skipped by the last Pump
+	schema   *arrow.Schema        // planned
+	project  []string             // Project: the columns read downstream (nil: all)
+	fold     *openstage.Condition // FoldFilter: row groups it rules out are skipped (filter.go)
+	skipped  int64                // row groups skipped by the last Pump
+	dictable []string             // planned: the string columns the file stores dictionary-encoded
+	dict     []string             // SendDictionary: the columns Pump sends dictionary-encoded
+}
+
+// DictionaryColumns implements openstage.DictionaryOrigin: the string
+// columns read whose every column chunk is dictionary-encoded (a dictionary
+// page and no data page that fell back to plain encoding).
+func (o *ParquetOrigin) DictionaryColumns() []string { return o.dictable }
+
+// SendDictionary implements openstage.DictionaryOrigin: Pump sends cols as
+// Arrow dictionary arrays, as the file stores them, instead of decoding
+// them to plain strings.
+func (o *ParquetOrigin) SendDictionary(cols []string) { o.dict = cols }
+
+// dictionaryEncoded reports whether leaf column leaf is dictionary-encoded
+// in every row group of the file.
+func dictionaryEncoded(pq *file.Reader, leaf int) bool {
+	md := pq.MetaData()
+	if md.NumRowGroups() == 0 {
+		return false
+	}
+	for rg := range md.NumRowGroups() {
+		cc, err := md.RowGroup(rg).ColumnChunk(leaf)
+		if err != nil || !cc.HasDictionaryPage() {
+			return false
+		}
+		for _, st := range cc.EncodingStats() {
+			// Page types of the Parquet format: 0 data page, 2 dictionary
+			// page, 3 data page v2.
+			if st.PageType == 0 || st.PageType == 3 {
+				if st.Encoding != parquet.Encodings.RLEDict && st.Encoding != parquet.Encodings.PlainDict {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // Project implements openstage.Projector: columns no stage reads are not
@@ -48,6 +85,7 @@ type column struct {
 	leaf int            // the Parquet leaf column index
 	file arrow.DataType // as pqarrow reads it
 	conv converter      // to the Open-Stage type; nil when it already is
+	dict bool           // read and sent dictionary-encoded (conv decodes a dictionary the engine does not carry)
 }
 
 const defaultBatchRows = 65536
@@ -75,6 +113,11 @@ kept, nanoseconds are rounded down; a timestamp without a zone is read as
 UTC). Any other type (decimal, uint64, time, interval, fixed-size binary,
 lists, maps, structs) is a validation error naming the column: leave it out
 with columns. Nulls stay nulls.
+
+A string column the file stores dictionary-encoded in every row group is
+sent dictionary-encoded to stages that take it so (a Filter not testing it,
+then an Aggregator grouping by it): openstage validate --explain shows this
+as the rewrite "dictionary". Every other stage receives plain strings.
 
 A Filter (field, condition, value) reading this origin, directly or through
 stages that pass its column unchanged, lets the origin skip every row group
@@ -114,11 +157,17 @@ func (o *ParquetOrigin) Plan(_ context.Context, p *openstage.Plan) error {
 		return err
 	}
 	defer r.Close()
-	_, schema, err := o.resolve(r)
+	cols, schema, err := o.resolve(r)
 	if err != nil {
 		return err
 	}
 	o.schema = schema
+	o.dictable = nil
+	for _, c := range cols {
+		if c.file.ID() == arrow.STRING && dictionaryEncoded(r.pq, c.leaf) {
+			o.dictable = append(o.dictable, c.name)
+		}
+	}
 	p.SetOutputs(schema)
 	return nil
 }
@@ -152,7 +201,8 @@ func openParquet(path string, mem memory.Allocator) (*reader, error) {
 		return nil, fmt.Errorf("cannot read the footer of Parquet file '%s' (is it damaged?): %w", path, err)
 	}
 	// Dictionary-encoded text is decoded to plain strings: SetReadDict is
-	// left off for every column. A file whose stored Arrow schema declares a
+	// off here, and set by readDictionaries for the columns the engine lets
+	// the origin send encoded. A file whose stored Arrow schema declares a
 	// dictionary still comes out as a dictionary; mapType decodes it.
 	fr, err := pqarrow.NewFileReader(pq, pqarrow.ArrowReadProperties{Parallel: true}, mem)
 	if err != nil {
@@ -295,7 +345,7 @@ func (o *ParquetOrigin) Pump(ctx context.Context, out *openstage.Outputs) error 
 // built from mem and given to send, which does not take their reference.
 func (o *ParquetOrigin) pump(ctx context.Context, mem memory.Allocator, send func(arrow.RecordBatch) error) error {
 	o.skipped = 0
-	r, cols, schema, leaves, err := o.open(mem)
+	r, cols, schema, leaves, err := o.open(mem, o.dict)
 	if err != nil {
 		return err
 	}
@@ -315,8 +365,8 @@ func (o *ParquetOrigin) pump(ctx context.Context, mem memory.Allocator, send fun
 }
 
 // open opens the file for reading its data and checks that it still has
-// the schema planned.
-func (o *ParquetOrigin) open(mem memory.Allocator) (*reader, []column, *arrow.Schema, []int, error) {
+// the schema planned. The columns dict are read as dictionary arrays.
+func (o *ParquetOrigin) open(mem memory.Allocator, dict []string) (*reader, []column, *arrow.Schema, []int, error) {
 	r, err := openParquet(o.Path, mem)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -331,6 +381,12 @@ func (o *ParquetOrigin) open(mem memory.Allocator) (*reader, []column, *arrow.Sc
 		r.Close()
 		return nil, nil, nil, nil, err
 	}
+	if len(dict) > 0 {
+		if err := readDictionaries(r, cols, dict, mem); err != nil {
+			r.Close()
+			return nil, nil, nil, nil, fmt.Errorf("cannot read the schema of Parquet file '%s': %w", o.Path, err)
+		}
+	}
 	r.fr.Props.BatchSize = int64(o.BatchRows)
 	if o.BatchRows == 0 {
 		r.fr.Props.BatchSize = defaultBatchRows
@@ -340,6 +396,37 @@ func (o *ParquetOrigin) open(mem memory.Allocator) (*reader, []column, *arrow.Sc
 		leaves[i] = c.leaf
 	}
 	return r, cols, schema, leaves, nil
+}
+
+// readDictionaries has r read the columns dict (dictionary-encoded string
+// columns of cols) as dictionary arrays, and sends them on so.
+func readDictionaries(r *reader, cols []column, dict []string, mem memory.Allocator) error {
+	props := pqarrow.ArrowReadProperties{Parallel: true}
+	for _, c := range cols {
+		if slices.Contains(dict, c.name) {
+			props.SetReadDict(c.leaf, true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(r.pq, props, mem)
+	if err != nil {
+		return err
+	}
+	fs, err := fr.Schema()
+	if err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if !slices.Contains(dict, c.name) {
+			continue
+		}
+		for k, f := range fs.Fields() {
+			if f.Name == c.name && fr.Manifest.Fields[k].ColIndex == c.leaf {
+				cols[i].file, cols[i].conv, cols[i].dict = f.Type, decodeDictionary, true
+			}
+		}
+	}
+	r.fr = fr
+	return nil
 }
 
 // readRowGroup sends row group rg unless it is empty or its statistics
@@ -375,7 +462,7 @@ func (o *ParquetOrigin) RowGroups() (int, error) {
 // Row numbers in errors count from the start of the file. It returns the
 // number of row groups skipped (0 or 1).
 func (o *ParquetOrigin) ReadRowGroup(ctx context.Context, mem memory.Allocator, rg int, send func(arrow.RecordBatch) error) (skipped int64, err error) {
-	r, cols, schema, leaves, err := o.open(mem)
+	r, cols, schema, leaves, err := o.open(mem, nil) // plain strings: the engine's rewrite concerns Pump only
 	if err != nil {
 		return 0, err
 	}
@@ -446,7 +533,7 @@ func convert(rec arrow.RecordBatch, cols []column, schema *arrow.Schema, mem mem
 		if !arrow.TypeEqual(a.DataType(), c.file) {
 			return nil, fmt.Errorf("column '%s' came as %s, expected %s", c.name, a.DataType(), c.file)
 		}
-		if c.conv == nil {
+		if c.conv == nil || (c.dict && engineDictionary(a)) {
 			a.Retain()
 			arrs[i] = a
 			continue
@@ -461,7 +548,25 @@ func convert(rec arrow.RecordBatch, cols []column, schema *arrow.Schema, mem mem
 		}
 		arrs[i] = conv
 	}
+	for i, a := range arrs {
+		if !arrow.TypeEqual(a.DataType(), schema.Field(i).Type) { // a dictionary column
+			fields := slices.Clone(schema.Fields())
+			for k, a := range arrs {
+				fields[k].Type = a.DataType()
+			}
+			schema = arrow.NewSchema(fields, nil)
+			break
+		}
+	}
 	return array.NewRecordBatch(schema, arrs, rec.NumRows()), nil
+}
+
+// engineDictionary reports whether a is a dictionary column as the engine
+// carries it (openstage.DictionaryStrings: int32 indices, string values
+// without nulls).
+func engineDictionary(a arrow.Array) bool {
+	vals, _, ok := openstage.DictionaryStrings(a)
+	return ok && vals.NullN() == 0
 }
 
 // describe lists a schema's columns with their types: id int64, name string.

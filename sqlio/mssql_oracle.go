@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	mssql "github.com/microsoft/go-mssqldb"
 	goora "github.com/sijms/go-ora/v2"
 
@@ -273,6 +274,22 @@ func (o *SQLOrigin) FoldFilter(c *openstage.Condition) (string, bool) {
 		return f.FoldFilter(c)
 	}
 	return "", false
+}
+
+// Ranges implements RangeReader.
+func (o *SQLOrigin) Ranges(ctx context.Context) ([]Range, error) {
+	if rr, ok := o.inner.(RangeReader); ok {
+		return rr.Ranges(ctx)
+	}
+	return nil, nil
+}
+
+// PumpRange implements RangeReader.
+func (o *SQLOrigin) PumpRange(ctx context.Context, alloc memory.Allocator, r Range, send func(arrow.RecordBatch) error) error {
+	if rr, ok := o.inner.(RangeReader); ok {
+		return rr.PumpRange(ctx, alloc, r, send)
+	}
+	return fmt.Errorf("driver '%s' does not read in ranges", o.Driver)
 }
 
 // dbOrigin is the origin of SQL Server and Oracle.

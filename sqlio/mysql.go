@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/open-stage/openstage"
@@ -42,7 +43,8 @@ var mysqlDriver = &driver{
 		}
 		return openstage.String // CHAR, VARCHAR, TEXT..., ENUM, SET, JSON, TIME
 	},
-	wrapErr: mysqlError,
+	wrapErr:    mysqlError,
+	partitions: true,
 	bind: func(t arrow.DataType, v any) any {
 		if tm, ok := v.(time.Time); ok && t.ID() == arrow.DATE32 {
 			return tm.Format("2006-01-02")
@@ -270,4 +272,14 @@ func (o *MySQLOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
 // Pump implements openstage.Origin.
 func (o *MySQLOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
 	return o.pump(ctx, out, mysqlDriver, &o.Conn, "", &o.Read)
+}
+
+// Ranges implements RangeReader.
+func (o *MySQLOrigin) Ranges(ctx context.Context) ([]Range, error) {
+	return o.ranges(ctx, mysqlDriver, &o.Conn, "", &o.Read)
+}
+
+// PumpRange implements RangeReader.
+func (o *MySQLOrigin) PumpRange(ctx context.Context, alloc memory.Allocator, r Range, send func(arrow.RecordBatch) error) error {
+	return o.pumpRange(ctx, alloc, r, send, mysqlDriver, &o.Conn, "", &o.Read)
 }

@@ -26,6 +26,11 @@ type Read struct {
 	BatchRows   int               `param:"batch_rows" default:"65536" doc:"Rows per batch: the origin holds one batch at a time, whatever the size of the result."`
 	Decimal     string            `param:"decimal" default:"float64" enum:"float64,string" doc:"How numeric/decimal columns are read: float64 (exact to about 15 significant digits) or string (every digit, as the database writes it)."`
 	ColumnTypes map[string]string `param:"column_types" doc:"Column name → type (int64, float64, bool, string, date, timestamp), overriding the mapping of the database's type; for example a MySQL TINYINT(1) read as bool."`
+
+	PartitionColumn string `param:"partition_column" doc:"An integer, date or timestamp column of the query's result: the origin reads the query in partitions ranges of this column, each on its own connection (in parallel up to --workers locally; one range per worker task on Beam), and sends the ranges in order. The first range also takes the rows below lower_bound and the NULLs of the column, the last the rows above upper_bound: every row is read once, whatever the bounds. PostgreSQL, MySQL/MariaDB and SQLite (not SQL Server or Oracle)."`
+	Partitions      int    `param:"partitions" doc:"With partition_column: how many ranges (1 or more) the span lower_bound..upper_bound is cut into, of equal width."`
+	LowerBound      any    `param:"lower_bound" doc:"With partition_column: where the ranges start (an integer, or a date/timestamp such as 2024-01-31 or 2024-01-31 12:00:00). Without it, SELECT min(column) over the query finds it when the job runs."`
+	UpperBound      any    `param:"upper_bound" doc:"With partition_column: where the ranges end (as lower_bound). Without it, SELECT max(column) over the query finds it when the job runs."`
 }
 
 // a readCol is one column of a query's result.
@@ -43,6 +48,9 @@ func (r *Read) check() error {
 		return errors.New("set query or table, not both")
 	case r.BatchRows < 0:
 		return fmt.Errorf("batch_rows must be 1 or more, got %d", r.BatchRows)
+	}
+	if err := r.checkPartition(); err != nil {
+		return err
 	}
 	for name, t := range r.ColumnTypes {
 		if _, err := openstage.ParseType(t); err != nil {
@@ -124,15 +132,19 @@ func projected(all []readCol, proj []string) []readCol {
 	return out
 }
 
+// a sendFunc sends a batch (the caller releases it after).
+type sendFunc func(ctx context.Context, rec arrow.RecordBatch) error
+
 // batcher builds the batches of an origin, sending one each batchRows rows.
 type batcher struct {
 	schema *arrow.Schema
 	rb     *array.RecordBuilder
 	n, max int
+	send   sendFunc
 }
 
-func newBatcher(alloc memory.Allocator, schema *arrow.Schema, rows int) *batcher {
-	b := &batcher{schema: schema, rb: array.NewRecordBuilder(alloc, schema), max: rows}
+func newBatcher(alloc memory.Allocator, schema *arrow.Schema, rows int, send sendFunc) *batcher {
+	b := &batcher{schema: schema, rb: array.NewRecordBuilder(alloc, schema), max: rows, send: send}
 	b.rb.Reserve(min(rows, 4096))
 	return b
 }
@@ -140,21 +152,21 @@ func newBatcher(alloc memory.Allocator, schema *arrow.Schema, rows int) *batcher
 func (b *batcher) field(i int) array.Builder { return b.rb.Field(i) }
 
 // row counts a row appended; when the batch is full it is sent.
-func (b *batcher) row(ctx context.Context, out *openstage.Outputs) error {
+func (b *batcher) row(ctx context.Context) error {
 	b.n++
 	if b.n < b.max {
 		return nil
 	}
-	return b.flush(ctx, out)
+	return b.flush(ctx)
 }
 
-func (b *batcher) flush(ctx context.Context, out *openstage.Outputs) error {
+func (b *batcher) flush(ctx context.Context) error {
 	if b.n == 0 {
 		return nil
 	}
 	rec := b.rb.NewRecordBatch()
 	b.n = 0
-	err := out.Send(ctx, rec)
+	err := b.send(ctx, rec)
 	rec.Release()
 	return err
 }

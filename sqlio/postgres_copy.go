@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/open-stage/openstage"
 )
 
 // A query without parameters is read with COPY (query) TO STDOUT in
@@ -51,7 +49,6 @@ func pgBinaryIsText(oid uint32) bool {
 // the batcher.
 type copyReader struct {
 	ctx     context.Context
-	out     *openstage.Outputs
 	b       *batcher
 	decs    []pgDecoder
 	cols    []pgCol
@@ -138,7 +135,7 @@ func (r *copyReader) parse(data []byte) (int, error) {
 			p += l
 		}
 		off = p
-		if err := r.b.row(r.ctx, r.out); err != nil {
+		if err := r.b.row(r.ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -146,7 +143,7 @@ func (r *copyReader) parse(data []byte) (int, error) {
 }
 
 // pumpCopy reads sql (no parameters) with binary COPY.
-func (o *PostgresOrigin) pumpCopy(ctx context.Context, conn *pgx.Conn, scrub scrubber, sql, base string, cols []pgCol, b *batcher, out *openstage.Outputs) error {
+func (o *PostgresOrigin) pumpCopy(ctx context.Context, conn *pgx.Conn, scrub scrubber, sql, base string, cols []pgCol, b *batcher) error {
 	decs := make([]pgDecoder, len(cols))
 	for i, c := range cols {
 		if c.binary {
@@ -155,7 +152,7 @@ func (o *PostgresOrigin) pumpCopy(ctx context.Context, conn *pgx.Conn, scrub scr
 			decs[i] = pgTextDecoder(c, b.field(i))
 		}
 	}
-	r := &copyReader{ctx: ctx, out: out, b: b, decs: decs, cols: cols}
+	r := &copyReader{ctx: ctx, b: b, decs: decs, cols: cols}
 	copySQL := pgCopySQL(sql, cols)
 	if _, err := conn.PgConn().CopyTo(ctx, r, copySQL); err != nil {
 		return o.readError(ctx, scrub, err, copySQL, base)
@@ -163,5 +160,5 @@ func (o *PostgresOrigin) pumpCopy(ctx context.Context, conn *pgx.Conn, scrub scr
 	if !r.done {
 		return errors.New("the COPY stream ended early")
 	}
-	return b.flush(ctx, out)
+	return b.flush(ctx)
 }

@@ -85,6 +85,7 @@ type pgRead struct {
 	paramOIDs []uint32
 	proj      projection
 	alloc     memory.Allocator
+	part      partition
 }
 
 type pgCol struct {
@@ -186,11 +187,37 @@ func (o *PostgresOrigin) Plan(ctx context.Context, p *openstage.Plan) error {
 		return fmt.Errorf("the query has %d placeholder(s) ($1 ...) but params has %d value(s)", len(o.paramOIDs), len(o.Params))
 	}
 	cols := make([]readCol, len(o.cols))
+	kinds := make([]partKind, len(o.cols))
 	for i, c := range o.cols {
 		cols[i] = c.readCol
+		kinds[i] = pgPartKind(c.oid)
 	}
+	part, err := o.planPartition(cols, kinds)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.cols {
+		if c.name == part.col && c.oid == pgtype.TimestamptzOID {
+			part.tz = true
+		}
+	}
+	part.workers = p.Workers()
+	o.part = part
 	p.SetOutputs(schemaOf(projected(cols, o.proj.cols)))
 	return nil
+}
+
+// pgPartKind is what a column of type oid is partitioned as.
+func pgPartKind(oid uint32) partKind {
+	switch oid {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		return partInt
+	case pgtype.DateOID:
+		return partDate
+	case pgtype.TimestampOID, pgtype.TimestamptzOID:
+		return partTimestamp
+	}
+	return partNone
 }
 
 func (o *PostgresOrigin) describe(ctx context.Context, base string) error {
@@ -265,11 +292,20 @@ func pgColumn(m *pgtype.Map, f pgconn.FieldDescription, decimal string) pgCol {
 
 // Pump implements openstage.Origin.
 func (o *PostgresOrigin) Pump(ctx context.Context, out *openstage.Outputs) error {
-	conn, scrub, err := connectPG(ctx, &o.Conn)
-	if err != nil {
-		return err
+	if o.part.col == "" {
+		conn, scrub, err := connectPG(ctx, &o.Conn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		return o.read(ctx, conn, scrub, "", out.Allocator(), out.Send)
 	}
-	defer conn.Close(context.Background())
+	return o.pumpPartitioned(ctx, out)
+}
+
+// read runs the query on conn, keeping the rows where rangeWhere holds
+// ("" for all), and sends its batches.
+func (o *PostgresOrigin) read(ctx context.Context, conn *pgx.Conn, scrub scrubber, rangeWhere string, alloc memory.Allocator, send sendFunc) error {
 	base := o.base(postgresDialect)
 	cols := o.cols
 	var names []string
@@ -284,7 +320,7 @@ func (o *PostgresOrigin) Pump(ctx context.Context, out *openstage.Outputs) error
 		}
 		names = o.proj.cols
 	}
-	sql := postgresDialect.selectFrom(base, names, o.proj.where)
+	sql := postgresDialect.selectFrom(base, names, andWhere(o.proj.where, rangeWhere))
 	formats := make(pgx.QueryResultFormats, len(cols))
 	decs := make([]pgDecoder, len(cols))
 	schema := make([]readCol, len(cols))
@@ -299,10 +335,10 @@ func (o *PostgresOrigin) Pump(ctx context.Context, out *openstage.Outputs) error
 		return err
 	}
 	args = append(args, o.proj.args...)
-	b := newBatcher(out.Allocator(), schemaOf(schema), o.batchRows())
+	b := newBatcher(alloc, schemaOf(schema), o.batchRows(), send)
 	defer b.release()
 	if len(args) == 0 {
-		return o.pumpCopy(ctx, conn, scrub, sql, base, cols, b, out)
+		return o.pumpCopy(ctx, conn, scrub, sql, base, cols, b)
 	}
 	for i, c := range cols {
 		decs[i] = pgDecoderFor(c, b.field(i))
@@ -334,14 +370,14 @@ func (o *PostgresOrigin) Pump(ctx context.Context, out *openstage.Outputs) error
 				return fmt.Errorf("row %d, column '%s' (%s): %w", row, cols[i].name, cols[i].dbType, err)
 			}
 		}
-		if err := b.row(ctx, out); err != nil {
+		if err := b.row(ctx); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return o.readError(ctx, scrub, err, sql, base)
 	}
-	return b.flush(ctx, out)
+	return b.flush(ctx)
 }
 
 func (o *PostgresOrigin) readError(ctx context.Context, scrub scrubber, err error, sent, base string) error {

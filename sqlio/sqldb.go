@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
 )
@@ -38,6 +39,8 @@ type driver struct {
 	columns func(schema, table string) (string, []any)
 	// describe wraps a query so that it returns no row (only its columns).
 	describe func(base string) string
+	// partitions: partition_column is available (tested against a server).
+	partitions bool
 }
 
 // sqlRead is the state of a database/sql origin between Plan and Pump.
@@ -45,11 +48,15 @@ type sqlRead struct {
 	described string
 	cols      []readCol
 	proj      projection
+	part      partition
 }
 
 func (r *sqlRead) planRead(ctx context.Context, p *openstage.Plan, dr *driver, c *Conn, path string, rd *Read) error {
 	if err := rd.check(); err != nil {
 		return err
+	}
+	if rd.PartitionColumn != "" && !dr.partitions {
+		return fmt.Errorf("partition_column is not available for %s (no %s server runs in the project's tests to check the range queries); read it whole, or cut the query into several origins with WHERE clauses", dr.d.name, dr.d.name)
 	}
 	base := rd.base(dr.d)
 	if r.described != base {
@@ -80,6 +87,20 @@ func (r *sqlRead) planRead(ctx context.Context, p *openstage.Plan, dr *driver, c
 		}
 		r.cols, r.described = cols, base
 	}
+	kinds := make([]partKind, len(r.cols))
+	for i, c := range r.cols {
+		t := dr.arrowType(strings.ToUpper(c.dbType), "float64")
+		if c.dbType == "" || t == nil {
+			t = c.typ // SQLite: typed from its values
+		}
+		kinds[i] = partKindOf(t)
+	}
+	part, err := rd.planPartition(r.cols, kinds)
+	if err != nil {
+		return err
+	}
+	part.workers = p.Workers()
+	r.part = part
 	p.SetOutputs(schemaOf(projected(r.cols, r.proj.cols)))
 	return nil
 }
@@ -128,6 +149,50 @@ func inferUntyped(rows *sql.Rows, cols []readCol, dr *driver) ([]readCol, error)
 }
 
 func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, c *Conn, path string, rd *Read) error {
+	if r.part.col == "" {
+		return r.read(ctx, dr, c, path, rd, "", out.Allocator(), out.Send)
+	}
+	ranges, err := r.ranges(ctx, dr, c, path, rd)
+	if err != nil {
+		return err
+	}
+	return pumpRanges(ctx, out, &r.part, ranges, func(ctx context.Context, rg Range, send sendFunc) error {
+		return r.read(ctx, dr, c, path, rd, r.part.where(dr.d, rg), out.Allocator(), send)
+	})
+}
+
+// ranges returns the ranges of a partitioned origin, running the bounds
+// query when a bound is not set.
+func (r *sqlRead) ranges(ctx context.Context, dr *driver, c *Conn, path string, rd *Read) ([]Range, error) {
+	return r.part.rangesOf(rd.Partitions, func() (any, any, error) {
+		db, scrub, err := dr.open(ctx, c, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer db.Close()
+		var lo, hi any
+		if err := db.QueryRowContext(ctx, r.part.boundsSQL(dr.d, rd.base(dr.d)), rd.Params...).Scan(&lo, &hi); err != nil {
+			return nil, nil, scrub.err(queryError(dr.wrapErr(err), rd.Table))
+		}
+		return lo, hi, nil
+	})
+}
+
+// pumpRange reads one range for Beam.
+func (r *sqlRead) pumpRange(ctx context.Context, alloc memory.Allocator, rg Range, send func(arrow.RecordBatch) error, dr *driver, c *Conn, path string, rd *Read) error {
+	if r.part.col == "" {
+		return fmt.Errorf("stage has no partition_column: it is not read in ranges")
+	}
+	err := r.read(ctx, dr, c, path, rd, r.part.where(dr.d, rg), alloc, func(_ context.Context, rec arrow.RecordBatch) error { return send(rec) })
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%s: %w", r.part.describe(rg), err)
+	}
+	return err
+}
+
+// read runs the query on a connection of its own, keeping the rows where
+// rangeWhere holds ("" for all), and sends its batches.
+func (r *sqlRead) read(ctx context.Context, dr *driver, c *Conn, path string, rd *Read, rangeWhere string, alloc memory.Allocator, send sendFunc) error {
 	db, scrub, err := dr.open(ctx, c, path)
 	if err != nil {
 		return err
@@ -139,9 +204,9 @@ func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, 
 		names = r.proj.cols
 	}
 	base := rd.base(dr.d)
-	q := dr.d.selectFrom(base, names, r.proj.where)
+	q := dr.d.selectFrom(base, names, andWhere(r.proj.where, rangeWhere))
 	args := append(append([]any{}, rd.Params...), r.proj.args...)
-	b := newBatcher(out.Allocator(), schemaOf(cols), rd.batchRows())
+	b := newBatcher(alloc, schemaOf(cols), rd.batchRows(), send)
 	defer b.release()
 	appenders := make([]func(array.Builder, sql.RawBytes) error, len(cols))
 	for i, c := range cols {
@@ -170,7 +235,7 @@ func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, 
 				return fmt.Errorf("row %d, column '%s' (%s): %w", row, cols[i].name, cols[i].dbType, err)
 			}
 		}
-		return b.row(ctx, out)
+		return b.row(ctx)
 	}
 	fail := func(err error) error {
 		if ctx.Err() != nil {
@@ -188,7 +253,7 @@ func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, 
 		if err := rawQuery(ctx, db, q, args, len(cols), each); err != nil {
 			return fail(err)
 		}
-		return b.flush(ctx, out)
+		return b.flush(ctx)
 	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -214,7 +279,7 @@ func (r *sqlRead) pump(ctx context.Context, out *openstage.Outputs, dr *driver, 
 	if err := rows.Err(); err != nil {
 		return fail(err)
 	}
-	return b.flush(ctx, out)
+	return b.flush(ctx)
 }
 
 // rawQuery runs q on one connection through the driver's own interfaces

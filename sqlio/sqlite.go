@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"modernc.org/sqlite"
 
 	"github.com/open-stage/openstage"
 )
 
 var sqliteDriver = &driver{
-	d:    sqliteDialect,
-	open: openSQLite,
+	d:          sqliteDialect,
+	open:       openSQLite,
+	partitions: true,
 	arrowType: func(t, decimal string) arrow.DataType {
 		// SQLite's type affinity rules, on the declared type.
 		switch {
@@ -243,3 +245,13 @@ func (d *SQLiteDestination) Abort() error { return d.abort() }
 
 // Close implements openstage.Closer.
 func (d *SQLiteDestination) Close() error { return d.abort() }
+
+// Ranges implements RangeReader.
+func (o *SQLiteOrigin) Ranges(ctx context.Context) ([]Range, error) {
+	return o.ranges(ctx, sqliteDriver, nil, o.Path, &o.Read)
+}
+
+// PumpRange implements RangeReader.
+func (o *SQLiteOrigin) PumpRange(ctx context.Context, alloc memory.Allocator, r Range, send func(arrow.RecordBatch) error) error {
+	return o.pumpRange(ctx, alloc, r, send, sqliteDriver, nil, o.Path, &o.Read)
+}

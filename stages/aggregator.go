@@ -330,3 +330,22 @@ func (a *Aggregator) Process(ctx context.Context, in *openstage.Inputs, out *ope
 	}
 	return ag.Run(ctx, next, out)
 }
+
+// AcceptsDictionary implements openstage.DictionaryReader: a key column
+// that no aggregate reads may arrive dictionary-encoded (the grouping looks
+// up each distinct value of a batch once); the output holds plain strings.
+func (a *Aggregator) AcceptsDictionary(_, col string) (accept, passes bool) {
+	if a.schema == nil {
+		return false, false
+	}
+	isKey := false
+	for i := range a.keyCols { // the output starts with the key columns
+		isKey = isKey || a.schema.Field(i).Name == col
+	}
+	for _, s := range a.specs {
+		if s.field == col {
+			return false, false
+		}
+	}
+	return isKey, false
+}

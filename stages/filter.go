@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/open-stage/openstage"
@@ -177,6 +179,8 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 		if k, err = f.selectExpr(rec, sel); err != nil {
 			return nil, err
 		}
+	} else if vals, idx, ok := openstage.DictionaryStrings(rec.Column(f.col)); ok {
+		k = f.selectDictionary(rec.Column(f.col), vals, idx, sel)
 	} else {
 		k = f.pred.Sel(rec.Column(f.col), sel)
 	}
@@ -188,6 +192,29 @@ func (f *Filter) MapBatch(_ context.Context, rec arrow.RecordBatch) (arrow.Recor
 		return nil, nil
 	}
 	return openstage.Take(f.alloc, rec, sel[:k]), nil
+}
+
+// selectDictionary tests the condition once on each distinct value of a
+// dictionary-encoded column, then keeps the rows whose value passed (a
+// null row never does: AcceptsDictionary leaves is null and is not null
+// to plain strings).
+func (f *Filter) selectDictionary(col arrow.Array, vals *array.String, idx, sel []int32) int {
+	dselp := kernel.GetSel(vals.Len())
+	defer kernel.PutSel(dselp)
+	m := f.pred.Sel(vals, *dselp)
+	keep := make([]bool, vals.Len())
+	for _, j := range (*dselp)[:m] {
+		keep[j] = true
+	}
+	bits, off := kernel.ValidBits(col)
+	k := 0
+	for i, j := range idx {
+		if keep[j] && kernel.IsValid(bits, off, i) {
+			sel[k] = int32(i)
+			k++
+		}
+	}
+	return k
 }
 
 // Explain says how the expression runs (openstage validate --verbose).
@@ -383,4 +410,19 @@ func filterList(v any) ([]any, bool) {
 		out[i] = rv.Index(i).Interface()
 	}
 	return out, true
+}
+
+// AcceptsDictionary implements openstage.DictionaryReader: any column may
+// arrive dictionary-encoded except one an expression reads or one tested
+// with is null / is not null; the condition of the field form is tested
+// once per distinct value of a batch, and the rows kept are gathered with
+// the column still encoded.
+func (f *Filter) AcceptsDictionary(_, col string) (accept, passes bool) {
+	switch {
+	case f.prog != nil: // $env is the whole row: then no column
+		return !f.vprog.UsesEnv && !slices.Contains(f.prog.Refs, col), true
+	case f.pred != nil:
+		return col != f.Field || (f.Condition != "is null" && f.Condition != "is not null"), true
+	}
+	return false, false
 }

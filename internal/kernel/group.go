@@ -42,8 +42,22 @@ func KeyKindOf(t arrow.DataType) (KeyKind, bool) {
 		return KeyString, true
 	case arrow.BOOL:
 		return KeyBool, true
+	case arrow.DICTIONARY: // a dictionary-encoded string column (openstage.DictionaryStrings)
+		if t.(*arrow.DictionaryType).ValueType.ID() == arrow.STRING {
+			return KeyString, true
+		}
 	}
 	return 0, false
+}
+
+// StrAt returns value i of a string column, plain or dictionary-encoded
+// (the row must be valid).
+func StrAt(arr arrow.Array, i int) string {
+	if a, ok := arr.(*array.String); ok {
+		return a.Value(i)
+	}
+	d := arr.(*array.Dictionary)
+	return d.Dictionary().(*array.String).Value(d.GetValueIndex(i))
 }
 
 // KeyValues holds the key value of every group for one key column.
@@ -78,7 +92,7 @@ func (k *KeyValues) appendFrom(arr arrow.Array, i int) {
 		v, _ := FloatKey(arr.(*array.Float64).Value(i))
 		k.floats = append(k.floats, v)
 	case KeyString:
-		v := strings.Clone(arr.(*array.String).Value(i))
+		v := strings.Clone(StrAt(arr, i))
 		k.strs = append(k.strs, v)
 		k.bytes += int64(len(v))
 	}
@@ -120,6 +134,7 @@ type Grouper struct {
 	denseTried bool
 	multi      map[string]int32
 	buf        []byte
+	dictMap    []int32 // idsDict: the group of each dictionary value of the batch
 
 	keys []KeyValues
 }
@@ -201,6 +216,8 @@ func (g *Grouper) IDs(rec arrow.RecordBatch, gids []int32) []int32 {
 		g.idsFloat(rec, a, gids)
 	case *array.String:
 		g.idsString(rec, a, gids)
+	case *array.Dictionary:
+		g.idsDict(rec, a, gids)
 	case *array.Boolean:
 		g.idsBool(rec, a, gids)
 	}
@@ -338,6 +355,39 @@ func (g *Grouper) idsString(rec arrow.RecordBatch, a *array.String, gids []int32
 	}
 }
 
+// idsDict groups a dictionary-encoded string column: each value of the
+// batch's dictionary that a row uses is looked up once, then every row
+// takes the group of its index.
+func (g *Grouper) idsDict(rec arrow.RecordBatch, a *array.Dictionary, gids []int32) {
+	vals := a.Dictionary().(*array.String)
+	idx := a.Indices().(*array.Int32).Int32Values()
+	m := g.dictMap[:0]
+	for range vals.Len() {
+		m = append(m, -2) // not looked up yet
+	}
+	g.dictMap = m
+	bits, off := ValidBits(a)
+	for i, k := range idx {
+		if !IsValid(bits, off, i) {
+			gids[i] = g.nullGroup(rec, i)
+			continue
+		}
+		id := m[k]
+		if id == -2 {
+			s := vals.Value(int(k))
+			var ok bool
+			if id, ok = g.strs[s]; !ok {
+				id = g.newGroup(rec, i)
+				if id >= 0 {
+					g.strs[strings.Clone(s)] = id
+				}
+			}
+			m[k] = id
+		}
+		gids[i] = id
+	}
+}
+
 func (g *Grouper) idsBool(rec arrow.RecordBatch, a *array.Boolean, gids []int32) {
 	for i := range a.Len() {
 		slot := 2
@@ -372,12 +422,12 @@ func NewKeyEncoder(arr arrow.Array) KeyEncoder {
 			}
 			return binary.LittleEndian.AppendUint64(append(buf, 1), math.Float64bits(v))
 		}
-	case *array.String:
+	case *array.String, *array.Dictionary:
 		return func(buf []byte, i int) []byte {
 			if !IsValid(bits, off, i) {
 				return append(buf, 0)
 			}
-			s := a.Value(i)
+			s := StrAt(a, i)
 			buf = binary.AppendUvarint(append(buf, 1), uint64(len(s)))
 			return append(buf, s...)
 		}

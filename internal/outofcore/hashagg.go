@@ -200,6 +200,14 @@ func (a *Aggregation) aggregate(ctx context.Context, next func() (arrow.RecordBa
 			}
 			continue
 		}
+		// Rows go to spill files from here on, which hold plain strings:
+		// dictionary-encoded keys are decoded (the group ids are the same).
+		if dec := openstage.DecodeDictionaries(alloc, rec); dec != rec {
+			rec.Release()
+			rec = dec
+		} else {
+			dec.Release()
+		}
 		known, unknown, subg = known[:0], unknown[:0], subg[:0]
 		for i, g := range gids {
 			if g >= 0 {
