@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	beamsdk "github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/open-stage/openstage"
@@ -141,8 +141,21 @@ func sortedElems(it func(*Elem) bool) []Elem {
 	return all
 }
 
-// source gives elements, decoded one at a time, as a stage's input.
-func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.Counter) openstage.BatchSource {
+// inCount counts the rows and batches a stage's sources gave. RunStage
+// reads each input on a goroutine of its own, and Beam's counters may be
+// used only on the DoFn's goroutine (its counter set is a plain map: a
+// Joiner's two inputs counting at once crashed the worker), so the sources
+// count here and countIn adds the totals to the counters afterwards.
+type inCount struct{ rows, batches atomic.Int64 }
+
+func (b *stageBase) countIn(ctx context.Context, c *inCount) {
+	b.in.Inc(ctx, c.rows.Load())
+	b.bin.Inc(ctx, c.batches.Load())
+}
+
+// source gives elements, decoded one at a time, as a stage's input,
+// counting them in c.
+func source(elems []Elem, c *inCount) openstage.BatchSource {
 	return func() (arrow.RecordBatch, error) {
 		if len(elems) == 0 {
 			return nil, errEOF
@@ -150,8 +163,8 @@ func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.C
 		rec, err := decode(elems[0].Data, memory.DefaultAllocator)
 		elems = elems[1:]
 		if err == nil {
-			in.Inc(ctx, rec.NumRows())
-			bin.Inc(ctx, 1)
+			c.rows.Add(rec.NumRows())
+			c.batches.Add(1)
 		}
 		return rec, err
 	}
@@ -167,7 +180,9 @@ type groupRunFn struct {
 func (f *groupRunFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *groupRunFn) ProcessElement(ctx context.Context, r int, elems func(*Elem) bool, emit func(Elem)) error {
-	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: source(ctx, sortedElems(elems), f.in, f.bin)}, emit)
+	var c inCount
+	defer f.countIn(ctx, &c)
+	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: source(sortedElems(elems), &c)}, emit)
 }
 
 // gatherFn runs the stage once on its whole input (a side input), even an
@@ -180,7 +195,9 @@ type gatherFn struct {
 func (f *gatherFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, all func(*Elem) bool, emit func(Elem)) error {
-	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: source(ctx, sortedElems(all), f.in, f.bin)}, emit)
+	var c inCount
+	defer f.countIn(ctx, &c)
+	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: source(sortedElems(all), &c)}, emit)
 }
 
 // bucketFn hash-partitions the rows of each batch by key.
@@ -215,9 +232,11 @@ type joinFn struct {
 func (f *joinFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *joinFn) ProcessElement(ctx context.Context, b int, left, right func(*Elem) bool, emit func(Elem)) error {
+	var c inCount
+	defer f.countIn(ctx, &c)
 	return f.run(ctx, pos(nil, uint32(b)), map[string]openstage.BatchSource{
-		f.Left:  source(ctx, sortedElems(left), f.in, f.bin),
-		f.Right: source(ctx, sortedElems(right), f.in, f.bin),
+		f.Left:  source(sortedElems(left), &c),
+		f.Right: source(sortedElems(right), &c),
 	}, emit)
 }
 
