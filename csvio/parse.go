@@ -526,22 +526,19 @@ func appendInt(dst []byte, v int64) []byte {
 	return appendUint(dst, u)
 }
 
-// appendUint appends u in decimal, two digits at a time.
+// appendUint appends u in decimal, writing the digits in place two at a
+// time.
 func appendUint(dst []byte, u uint64) []byte {
 	if u < 10 {
 		return append(dst, byte('0'+u))
 	}
 	n := decimalLen(u)
 	l := len(dst)
-	dst = slices.Grow(dst, n)[:l+n]
-	putDigits(dst, l+n, u)
-	return dst
-}
-
-// putDigits writes the decimal digits of u so that they end before
-// dst[end], two at a time, and returns the index of the first.
-func putDigits(dst []byte, end int, u uint64) int {
-	i := end
+	if cap(dst)-l < n {
+		dst = slices.Grow(dst, n)
+	}
+	dst = dst[:l+n]
+	i := l + n
 	for u >= 100 {
 		q := u / 100
 		r := (u - q*100) * 2
@@ -550,13 +547,11 @@ func putDigits(dst []byte, end int, u uint64) int {
 		u = q
 	}
 	if u >= 10 {
-		i -= 2
-		dst[i], dst[i+1] = digitPairs[u*2], digitPairs[u*2+1]
+		dst[i-2], dst[i-1] = digitPairs[u*2], digitPairs[u*2+1]
 	} else {
-		i--
-		dst[i] = byte('0' + u)
+		dst[i-1] = byte('0' + u)
 	}
-	return i
+	return dst
 }
 
 const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +

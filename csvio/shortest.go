@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
-	"slices"
 	"sync"
 )
 
@@ -180,12 +179,9 @@ func appendPlain(dst []byte, v float64) []byte {
 // appendFraction appends '.' and the n digits of u (0 < u < 10^n, n <=
 // 19), zeros first.
 func appendFraction(dst []byte, u uint64, n int) []byte {
-	l := len(dst)
-	dst = slices.Grow(dst, n+1)[:l+n+1]
-	dst[l] = '.'
-	i := putDigits(dst, len(dst), u)
-	for j := l + 1; j < i; j++ {
-		dst[j] = '0'
+	dst = append(dst, '.')
+	for z := n - decimalLen(u); z > 0; z-- {
+		dst = append(dst, '0')
 	}
-	return dst
+	return appendUint(dst, u)
 }
