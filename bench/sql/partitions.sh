@@ -24,7 +24,7 @@ mkdir -p "$WORK"
 (cd "$REPO" && go build -o bench/bin/openstage ./cmd/openstage)
 OS=$REPO/bench/bin/openstage
 psqlc() { psql "$PG_DSN" -X -q -v ON_ERROR_STOP=1 "$@"; }
-psqlc -c "DROP TABLE IF EXISTS bench_orders_part; CREATE TABLE bench_orders_part AS SELECT g::bigint AS order_id, (g * 7919 % 100000)::bigint AS user_id, (ARRAY['US','DE','FR','ES','JP'])[1 + g % 5] AS country, (18 + g % 60)::bigint AS age, round((g % 100000) * 0.37, 2)::float8 AS amount, DATE '2023-01-01' + g % 730 AS order_date, (ARRAY['paid','shipped','cancelled'])[1 + g % 3] AS status, CASE WHEN g % 10 = 0 THEN NULL ELSE 'note ' || g END AS note FROM generate_series(1, $N) g; ANALYZE bench_orders_part"
+psqlc -c "DROP TABLE IF EXISTS bench_orders_part; CREATE TABLE bench_orders_part AS SELECT g::bigint AS order_id, (g * 7919 % 100000)::bigint AS user_id, (ARRAY['US','DE','FR','ES','JP'])[1 + (g % 5)::int] AS country, (18 + g % 60)::bigint AS age, round((g % 100000) * 0.37, 2)::float8 AS amount, DATE '2023-01-01' + (g % 730)::int AS order_date, (ARRAY['paid','shipped','cancelled'])[1 + (g % 3)::int] AS status, CASE WHEN g % 10 = 0 THEN NULL ELSE 'note ' || g END AS note FROM generate_series(1::bigint, $N) g; ANALYZE bench_orders_part"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A wall cpu
 tools="copy p1 p2 p4"
