@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	beamsdk "github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/open-stage/openstage"
@@ -141,33 +141,42 @@ func sortedElems(it func(*Elem) bool) []Elem {
 	return all
 }
 
-// inCount counts the rows and batches a stage's sources gave. RunStage
-// reads each input on a goroutine of its own, and Beam's counters may be
-// used only on the DoFn's goroutine (its counter set is a plain map: a
-// Joiner's two inputs counting at once crashed the worker), so the sources
-// count here and countIn adds the totals to the counters afterwards.
-type inCount struct{ rows, batches atomic.Int64 }
-
-func (b *stageBase) countIn(ctx context.Context, c *inCount) {
-	b.in.Inc(ctx, c.rows.Load())
-	b.bin.Inc(ctx, c.batches.Load())
-}
-
-// source gives elements, decoded one at a time, as a stage's input,
-// counting them in c.
-func source(elems []Elem, c *inCount) openstage.BatchSource {
-	return func() (arrow.RecordBatch, error) {
+// source gives elements, decoded one at a time, as a stage's input; done,
+// called once the stage has returned, adds the input's rows and batches to
+// the stage's counters: all of them, read or not (the stage may stop
+// reading early, and how far its feeder got is a matter of timing), so
+// that rows_in is the whole input, as the local engine reports it. The
+// counters are not touched by src itself: RunStage calls it on a feeder
+// goroutine, one per input, and the Go SDK's per-bundle counter set is a
+// plain map that two goroutines creating a counter at once corrupt (the
+// Joiner's two inputs lost one batch's count that way).
+func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.Counter) (src openstage.BatchSource, done func()) {
+	var rows, batches int64
+	src = func() (arrow.RecordBatch, error) {
 		if len(elems) == 0 {
 			return nil, errEOF
 		}
 		rec, err := decode(elems[0].Data, memory.DefaultAllocator)
 		elems = elems[1:]
 		if err == nil {
-			c.rows.Add(rec.NumRows())
-			c.batches.Add(1)
+			rows += rec.NumRows()
+			batches++
 		}
 		return rec, err
 	}
+	done = func() {
+		for _, e := range elems {
+			if rec, err := decode(e.Data, memory.DefaultAllocator); err == nil {
+				rows += rec.NumRows()
+				batches++
+				rec.Release()
+			}
+		}
+		elems = nil
+		in.Inc(ctx, rows)
+		bin.Inc(ctx, batches)
+	}
+	return src, done
 }
 
 // groupRunFn runs the stage on one range (or bucket) of its input, in
@@ -180,9 +189,9 @@ type groupRunFn struct {
 func (f *groupRunFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *groupRunFn) ProcessElement(ctx context.Context, r int, elems func(*Elem) bool, emit func(Elem)) error {
-	var c inCount
-	defer f.countIn(ctx, &c)
-	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: source(sortedElems(elems), &c)}, emit)
+	src, done := source(ctx, sortedElems(elems), f.in, f.bin)
+	defer done()
+	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: src}, emit)
 }
 
 // gatherFn runs the stage once on its whole input (a side input), even an
@@ -195,9 +204,9 @@ type gatherFn struct {
 func (f *gatherFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, all func(*Elem) bool, emit func(Elem)) error {
-	var c inCount
-	defer f.countIn(ctx, &c)
-	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: source(sortedElems(all), &c)}, emit)
+	src, done := source(ctx, sortedElems(all), f.in, f.bin)
+	defer done()
+	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: src}, emit)
 }
 
 // bucketFn hash-partitions the rows of each batch by key.
@@ -232,12 +241,11 @@ type joinFn struct {
 func (f *joinFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *joinFn) ProcessElement(ctx context.Context, b int, left, right func(*Elem) bool, emit func(Elem)) error {
-	var c inCount
-	defer f.countIn(ctx, &c)
-	return f.run(ctx, pos(nil, uint32(b)), map[string]openstage.BatchSource{
-		f.Left:  source(sortedElems(left), &c),
-		f.Right: source(sortedElems(right), &c),
-	}, emit)
+	lsrc, ldone := source(ctx, sortedElems(left), f.in, f.bin)
+	rsrc, rdone := source(ctx, sortedElems(right), f.in, f.bin)
+	defer ldone()
+	defer rdone()
+	return f.run(ctx, pos(nil, uint32(b)), map[string]openstage.BatchSource{f.Left: lsrc, f.Right: rsrc}, emit)
 }
 
 // lookupFn matches each stream batch against the whole reference (a side

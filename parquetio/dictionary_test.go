@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -226,5 +227,44 @@ func TestDictionaryFilterAggregator(t *testing.T) {
 				t.Errorf("rewrites: %s", rewrites)
 			}
 		})
+	}
+}
+
+// TestDictionaryRunStage: a runner outside the engine (Job.RunStage, as the
+// Beam translation uses) gets plain strings from an origin whose column the
+// engine would carry dictionary-encoded.
+func TestDictionaryRunStage(t *testing.T) {
+	path := tempPath(t, "orders.parquet")
+	mustWrite(t, path, dictSchema, dictRows(rand.New(rand.NewPCG(11, 12)), 800), 256)
+	org := openstage.New("reader", func(o *ParquetOrigin) { o.Path = path })
+	filter := openstage.New("filter", func(f *stages.Filter) { f.Field, f.Condition, f.Value = "age", ">=", 18 })
+	agg := openstage.New("agg", func(a *stages.Aggregator) {
+		a.Keys, a.Aggregations = []string{"country"}, []stages.Aggregation{{Type: "count"}}
+	})
+	org.AddOutputPipe(openstage.NewPipe("orders")).SetDestination(filter)
+	filter.AddOutputPipe(openstage.NewPipe("kept")).SetDestination(agg)
+	agg.AddOutputPipe(openstage.NewPipe("totals")).SetDestination(openstage.NewStage("sink", &openstagetest.Sink{}))
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	job := openstage.NewJob("test", org)
+	job.Allocator = mem
+	if err := job.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(job.Rewrites()), "dictionary") {
+		t.Fatalf("no dictionary rewrite: %v", job.Rewrites())
+	}
+	var rows int64
+	_, err := job.RunStage(context.Background(), "reader", nil, func(_ string, rec arrow.RecordBatch) error {
+		for i, c := range rec.Columns() {
+			if openstage.IsDictionary(c) || rec.Schema().Field(i).Type.ID() == arrow.DICTIONARY {
+				t.Fatalf("column %s reached RunStage's caller dictionary-encoded", rec.Schema().Field(i).Name)
+			}
+		}
+		rows += rec.NumRows()
+		return nil
+	})
+	if err != nil || rows != 800 {
+		t.Fatalf("%d rows, %v", rows, err)
 	}
 }
