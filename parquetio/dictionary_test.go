@@ -268,3 +268,51 @@ func TestDictionaryRunStage(t *testing.T) {
 		t.Fatalf("%d rows, %v", rows, err)
 	}
 }
+
+// TestDictionaryThroughCopy: a Copy passes a dictionary-encoded column to
+// each output when every branch takes it (two Aggregators), and keeps it
+// plain when one branch does not (a sink): either way the outputs are those
+// of the job run as written.
+func TestDictionaryThroughCopy(t *testing.T) {
+	path := tempPath(t, "orders.parquet")
+	mustWrite(t, path, dictSchema, dictRows(rand.New(rand.NewPCG(13, 14)), 3000), 512)
+	for _, third := range []bool{false, true} {
+		var results [2][3][][]any
+		var rewrites string
+		for k, noOpt := range []bool{true, false} {
+			org := openstage.New("reader", func(o *ParquetOrigin) { o.Path = path; o.BatchRows = 400 })
+			cp := stages.NewCopy("copy")
+			org.AddOutputPipe(openstage.NewPipe("orders")).SetDestination(cp)
+			sinks := [3]*openstagetest.Sink{{}, {}, {}}
+			for i, key := range []string{"country", "status"} {
+				agg := openstage.New("by_"+key, func(a *stages.Aggregator) {
+					a.Keys, a.Aggregations = []string{key}, []stages.Aggregation{{Field: "amount", Type: "sum"}, {Type: "count"}}
+				})
+				cp.AddOutputPipe(openstage.NewPipe("to_" + key)).SetDestination(agg)
+				agg.AddOutputPipe(openstage.NewPipe(key + "_totals")).SetDestination(openstage.NewStage("sink_"+key, sinks[i]))
+			}
+			if third {
+				cp.AddOutputPipe(openstage.NewPipe("all")).SetDestination(openstage.NewStage("sink_all", sinks[2]))
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			job := openstage.NewJob("test", org)
+			job.Allocator, job.NoOptimize = mem, noOpt
+			if err := job.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mem.AssertSize(t, 0)
+			for i := range sinks {
+				results[k][i] = sinks[i].Rows
+			}
+			if !noOpt {
+				rewrites = fmt.Sprint(job.Rewrites())
+			}
+		}
+		if len(results[0][0]) == 0 || fmt.Sprint(results[0]) != fmt.Sprint(results[1]) {
+			t.Fatalf("third branch %v: with dictionaries:\n%v\nas written:\n%v", third, results[1], results[0])
+		}
+		if strings.Contains(rewrites, "dictionary") == third {
+			t.Errorf("third branch %v: rewrites: %s", third, rewrites)
+		}
+	}
+}
