@@ -152,20 +152,42 @@ func sortedElems(it func(*Elem) bool) []Elem {
 	return all
 }
 
-// source gives elements, decoded one at a time, as a stage's input.
-func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.Counter) openstage.BatchSource {
-	return func() (arrow.RecordBatch, error) {
+// source gives elements, decoded one at a time, as a stage's input; done,
+// called once the stage has returned, adds the input's rows and batches to
+// the stage's counters: all of them, read or not (the stage may stop
+// reading early, and how far its feeder got is a matter of timing), so
+// that rows_in is the whole input, as the local engine reports it. The
+// counters are not touched by src itself: RunStage calls it on a feeder
+// goroutine, one per input, and the Go SDK's per-bundle counter set is a
+// plain map that two goroutines creating a counter at once corrupt (the
+// Joiner's two inputs lost one batch's count that way).
+func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.Counter) (src openstage.BatchSource, done func()) {
+	var rows, batches int64
+	src = func() (arrow.RecordBatch, error) {
 		if len(elems) == 0 {
 			return nil, errEOF
 		}
 		rec, err := decode(elems[0].Data, memory.DefaultAllocator)
 		elems = elems[1:]
 		if err == nil {
-			in.Inc(ctx, rec.NumRows())
-			bin.Inc(ctx, 1)
+			rows += rec.NumRows()
+			batches++
 		}
 		return rec, err
 	}
+	done = func() {
+		for _, e := range elems {
+			if rec, err := decode(e.Data, memory.DefaultAllocator); err == nil {
+				rows += rec.NumRows()
+				batches++
+				rec.Release()
+			}
+		}
+		elems = nil
+		in.Inc(ctx, rows)
+		bin.Inc(ctx, batches)
+	}
+	return src, done
 }
 
 // groupRunFn runs the stage on one range (or bucket) of its input, in
@@ -178,7 +200,9 @@ type groupRunFn struct {
 func (f *groupRunFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *groupRunFn) ProcessElement(ctx context.Context, r int, elems func(*Elem) bool, emit func(Elem)) error {
-	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: source(ctx, sortedElems(elems), f.in, f.bin)}, emit)
+	src, done := source(ctx, sortedElems(elems), f.in, f.bin)
+	defer done()
+	return f.run(ctx, pos(nil, uint32(r)), map[string]openstage.BatchSource{f.Input: src}, emit)
 }
 
 // gatherFn runs the stage once on its whole input (a side input), even an
@@ -191,7 +215,9 @@ type gatherFn struct {
 func (f *gatherFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *gatherFn) ProcessElement(ctx context.Context, _ []byte, all func(*Elem) bool, emit func(Elem)) error {
-	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: source(ctx, sortedElems(all), f.in, f.bin)}, emit)
+	src, done := source(ctx, sortedElems(all), f.in, f.bin)
+	defer done()
+	return f.run(ctx, pos(nil, 0), map[string]openstage.BatchSource{f.Input: src}, emit)
 }
 
 // bucketFn hash-partitions the rows of each batch by key.
@@ -226,10 +252,11 @@ type joinFn struct {
 func (f *joinFn) Setup(ctx context.Context) error { return f.setup(ctx) }
 
 func (f *joinFn) ProcessElement(ctx context.Context, b int, left, right func(*Elem) bool, emit func(Elem)) error {
-	return f.run(ctx, pos(nil, uint32(b)), map[string]openstage.BatchSource{
-		f.Left:  source(ctx, sortedElems(left), f.in, f.bin),
-		f.Right: source(ctx, sortedElems(right), f.in, f.bin),
-	}, emit)
+	lsrc, ldone := source(ctx, sortedElems(left), f.in, f.bin)
+	rsrc, rdone := source(ctx, sortedElems(right), f.in, f.bin)
+	defer ldone()
+	defer rdone()
+	return f.run(ctx, pos(nil, uint32(b)), map[string]openstage.BatchSource{f.Left: lsrc, f.Right: rsrc}, emit)
 }
 
 // lookupFn matches each stream batch against the whole reference (a side
