@@ -294,18 +294,12 @@ func TestDictionaryThroughCopy(t *testing.T) {
 			if third {
 				cp.AddOutputPipe(openstage.NewPipe("all")).SetDestination(openstage.NewStage("sink_all", sinks[2]))
 			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			job := openstage.NewJob("test", org)
-			job.Allocator, job.NoOptimize = mem, noOpt
-			if err := job.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			mem.AssertSize(t, 0)
+			rw := runOptimized(t, org, noOpt)
 			for i := range sinks {
 				results[k][i] = sinks[i].Rows
 			}
 			if !noOpt {
-				rewrites = fmt.Sprint(job.Rewrites())
+				rewrites = rw
 			}
 		}
 		if len(results[0][0]) == 0 || fmt.Sprint(results[0]) != fmt.Sprint(results[1]) {
@@ -315,4 +309,42 @@ func TestDictionaryThroughCopy(t *testing.T) {
 			t.Errorf("third branch %v: rewrites: %s", third, rewrites)
 		}
 	}
+}
+
+// TestDictionaryToParquet: Parquet -> Filter -> ParquetDestination keeps the
+// dictionary up to the writer, which decodes the rows kept; the file
+// written is the one the job as written makes.
+func TestDictionaryToParquet(t *testing.T) {
+	path := tempPath(t, "orders.parquet")
+	mustWrite(t, path, dictSchema, dictRows(rand.New(rand.NewPCG(15, 16)), 3000), 512)
+	var got [2][][]any
+	for k, noOpt := range []bool{true, false} {
+		out := tempPath(t, fmt.Sprintf("out%d.parquet", k))
+		org := openstage.New("reader", func(o *ParquetOrigin) { o.Path = path; o.BatchRows = 500 })
+		filter := openstage.New("filter", func(f *stages.Filter) { f.Field, f.Condition, f.Value = "age", ">=", 18 })
+		dst := openstage.New("writer", func(d *ParquetDestination) { d.Path = out })
+		org.AddOutputPipe(openstage.NewPipe("orders")).SetDestination(filter)
+		filter.AddOutputPipe(openstage.NewPipe("kept")).SetDestination(dst)
+		if rw := runOptimized(t, org, noOpt); strings.Contains(rw, "dictionary") == noOpt {
+			t.Errorf("NoOptimize %v: rewrites %s", noOpt, rw)
+		}
+		got[k] = mustRead(t, out).Rows
+	}
+	if len(got[0]) == 0 || fmt.Sprint(got[0]) != fmt.Sprint(got[1]) {
+		t.Fatalf("files differ (%d and %d rows)", len(got[0]), len(got[1]))
+	}
+}
+
+// runOptimized runs the job of origin org under a checked allocator, with
+// the optimizer or (noOpt) without, and returns its rewrites.
+func runOptimized(t *testing.T, org *openstage.Stage, noOpt bool) string {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	job := openstage.NewJob("test", org)
+	job.Allocator, job.NoOptimize = mem, noOpt
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mem.AssertSize(t, 0)
+	return fmt.Sprint(job.Rewrites())
 }

@@ -47,7 +47,8 @@
 // sent as an Arrow dictionary array when every stage it reaches accepts
 // one: the plan optimizer's "dictionary" rewrite (openstage validate
 // --explain; see docs/architecture.md), for instance a Filter or a Copy,
-// then an Aggregator grouping by it. Otherwise, and by
+// then an Aggregator grouping by it or a ParquetDestination (which decodes
+// only the rows it writes). Otherwise, and by
 // ReadRowGroup, it is decoded to plain strings while reading.
 //
 // # Writing
