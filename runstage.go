@@ -41,7 +41,8 @@ func Batches(recs ...arrow.RecordBatch) BatchSource {
 // it (a Mapper or BatchProcessor on Job.Workers goroutines, panics turned
 // into errors); it may be run again, but not by two goroutines at once. An
 // origin runs its Pump, a destination its Sink; committing is the caller's
-// business (Committer).
+// business (Committer). Batches reach emit with plain string columns, never
+// dictionary-encoded ones (see DictionaryOrigin).
 func (j *Job) RunStage(ctx context.Context, name string, inputs map[string]BatchSource, emit func(pipe string, rec arrow.RecordBatch) error) (map[string]int64, error) {
 	var s *Stage
 	for st := range j.plans {
@@ -130,9 +131,13 @@ func (j *Job) RunStage(ctx context.Context, name string, inputs map[string]Batch
 	var emitErr error
 	for m := range merged {
 		if emitErr == nil {
-			if emitErr = emit(m.pipe, m.rec); emitErr != nil {
+			// The engine's dictionary-encoded columns (dictionary.go) stay
+			// inside the engine: the caller gets plain strings.
+			rec := DecodeDictionaries(j.alloc(), m.rec)
+			if emitErr = emit(m.pipe, rec); emitErr != nil {
 				cancel()
 			}
+			rec.Release()
 		}
 		m.rec.Release()
 	}

@@ -225,7 +225,10 @@ func (r *Reader) getBuf(size int) []byte {
 // next chunks too.
 func (r *Reader) carryBuf(rest []byte, size int) []byte {
 	size = max(size, len(rest)+len(rest)/2, 16)
-	size = (size + size/8 + 64<<10 - 1) &^ (64<<10 - 1)
+	size += size / 8
+	if size > 256<<10 {
+		size = (size + 64<<10 - 1) &^ (64<<10 - 1)
+	}
 	return append(r.getBuf(size), rest...)
 }
 
@@ -302,7 +305,7 @@ func (r *Reader) split() {
 			target = cap(b)
 		}
 		var st splitState
-		var cut, rowsHint int
+		var cut, rowsHint, lines int // lines: newlines in b[:cut]
 		truncated, byRows := false, false
 		for {
 			if !eof && len(b) < target {
@@ -320,14 +323,17 @@ func (r *Reader) split() {
 			}
 			if k := st.scan(b, d, limit); k > 0 {
 				cut, rowsHint, byRows = k, limit, true
+				lines = limit + st.quotedNL
 				break
 			}
 			if eof {
 				cut, rowsHint = len(b), st.rows+1
+				lines = st.rows + st.quotedNL
 				break
 			}
 			if st.lastNL > 0 {
 				cut, rowsHint = st.lastNL, st.lastNLRows
+				lines = st.lastNLRows + st.lastNLQuoted
 				break
 			}
 			if target < cap(b) {
@@ -336,6 +342,7 @@ func (r *Reader) split() {
 			}
 			if len(b) >= cfg.maxRow {
 				cut, rowsHint, truncated = len(b), 1, true
+				lines = st.rows + st.quotedNL
 				break
 			}
 			nb := make([]byte, len(b), max(2*cap(b), 16))
@@ -352,7 +359,7 @@ func (r *Reader) split() {
 			truncated: truncated,
 			res:       make(chan chunkResult, 1),
 		}
-		line += int64(bytes.Count(b[:cut], nlBytes))
+		line += int64(lines)
 		if byRows {
 			// Read about one batch worth next time, so that little is
 			// carried over.
@@ -376,11 +383,13 @@ func (r *Reader) split() {
 // toggles twice), which is exactly the parser's state for valid input; on
 // invalid input the parser reports the error before any mis-cut matters.
 type splitState struct {
-	pos        int
-	inQuote    bool
-	rows       int // newlines outside quotes seen
-	lastNL     int // index after the last newline outside quotes (0: none)
-	lastNLRows int
+	pos          int
+	inQuote      bool
+	rows         int // newlines outside quotes seen
+	quotedNL     int // newlines inside quotes seen
+	lastNL       int // index after the last newline outside quotes (0: none)
+	lastNLRows   int
+	lastNLQuoted int // quotedNL at lastNL
 }
 
 // scan returns the index after the limit-th newline outside quotes, or 0.
@@ -390,9 +399,11 @@ func (s *splitState) scan(b []byte, d *dialect, limit int) int {
 		if s.inQuote {
 			j := bytes.IndexByte(b[s.pos:], d.quote)
 			if j < 0 {
+				s.quotedNL += bytes.Count(b[s.pos:], nlBytes)
 				s.pos = n
 				break
 			}
+			s.quotedNL += bytes.Count(b[s.pos:s.pos+j], nlBytes)
 			s.pos += j + 1
 			s.inQuote = false
 			continue
@@ -416,6 +427,7 @@ func (s *splitState) scan(b []byte, d *dialect, limit int) int {
 			s.rows += c
 			s.lastNL = s.pos + bytes.LastIndexByte(seg, '\n') + 1
 			s.lastNLRows = s.rows
+			s.lastNLQuoted = s.quotedNL
 		}
 		if q < 0 {
 			s.pos = n

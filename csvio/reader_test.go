@@ -386,8 +386,20 @@ func TestChunksInOrder(t *testing.T) {
 // TestLineNumbersInLaterChunks puts a bad value at every kth row of messy
 // data and checks the reported line against a line count of the input.
 func TestLineNumbersInLaterChunks(t *testing.T) {
+	lineNumbersInLaterChunks(t, 2000, []int{0, 1, 57, 999, 1999}, []int{13, 200, 0})
+}
+
+// TestLineNumbersPastTheFirstRead: the same with more than the 64 KiB the
+// reader takes in first, so that chunks are cut at the last row boundary
+// before the end of what was read (a quoted field with newlines often
+// straddles it).
+func TestLineNumbersPastTheFirstRead(t *testing.T) {
+	lineNumbersInLaterChunks(t, 30000, []int{12345, 29999}, []int{13, 200, 5000})
+}
+
+func lineNumbersInLaterChunks(t *testing.T, rows int, bads, chunks []int) {
 	rng := rand.New(rand.NewSource(3))
-	data, _ := genMessy(rng, 2000)
+	data, _ := genMessy(rng, rows)
 	// Row starts: parse with encoding/csv, which reports positions.
 	cr := csv.NewReader(bytes.NewReader(data))
 	var starts []int64
@@ -398,8 +410,8 @@ func TestLineNumbersInLaterChunks(t *testing.T) {
 		line, _ := cr.FieldPos(0)
 		starts = append(starts, int64(line))
 	}
-	for _, bad := range []int{0, 1, 57, 999, 1999} {
-		for _, chunk := range []int{13, 200, 0} {
+	for _, bad := range bads {
+		for _, chunk := range chunks {
 			// Replace the id of row `bad` with "oops": ids are unquoted ints
 			// at the start of a line.
 			lines := bytes.SplitAfter(data, []byte("\n"))
