@@ -25,6 +25,9 @@ type Elem struct {
 	Pos []byte
 	// Data is the batch as an Arrow IPC stream.
 	Data []byte
+	// Rows is the batch's number of rows, where the stage that made it
+	// set it (stageBase.send does), for the run summary's tally.
+	Rows int64
 }
 
 func init() {

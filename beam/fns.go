@@ -75,7 +75,7 @@ func (b *stageBase) send(ctx context.Context, i int, p []byte, rec arrow.RecordB
 	}
 	b.out[i].Inc(ctx, rec.NumRows())
 	b.bat[i].Inc(ctx, 1)
-	emit(Elem{Pipe: int32(i), Pos: p, Data: data})
+	emit(Elem{Pipe: int32(i), Pos: p, Data: data, Rows: rec.NumRows()})
 	return nil
 }
 

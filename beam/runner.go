@@ -149,6 +149,7 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 			return nil, &openstage.ValidationError{Problems: []openstage.Problem{{Pos: s.Position(), Stage: s, Err: err}}}
 		}
 	}
+	b.tallies()
 	if !beamsdk.Initialized() {
 		beamsdk.Init()
 	}
@@ -160,7 +161,15 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 	}
 	res, runErr := execute(execCtx, opts.Runner, p)
 	restore()
-	sum := summarize(job, order, res, start)
+	var tally *pipeTally
+	if runErr == nil {
+		t, err := readTally(parts)
+		if err != nil {
+			runErr = err
+		}
+		tally = &t
+	}
+	sum := summarize(job, order, res, tally, start)
 	if runErr != nil {
 		runErr = pipelineError(ctx, runErr)
 	}
@@ -259,8 +268,10 @@ func topoOrder(job *openstage.Job) []*openstage.Stage {
 	return order
 }
 
-// summarize makes the run summary from the pipeline's metrics.
-func summarize(job *openstage.Job, order []*openstage.Stage, res beamsdk.PipelineResult, start time.Time) *openstage.Summary {
+// summarize makes the run summary: the rows and batches of each pipe from
+// the pipeline's own tally (see tally.go) when it succeeded, from Beam's
+// metrics otherwise; the stages' other counters from Beam's metrics.
+func summarize(job *openstage.Job, order []*openstage.Stage, res beamsdk.PipelineResult, tally *pipeTally, start time.Time) *openstage.Summary {
 	type key struct{ stage, kind, what string }
 	vals := map[key]int64{}
 	if res != nil {
@@ -290,12 +301,22 @@ func summarize(job *openstage.Job, order []*openstage.Stage, res beamsdk.Pipelin
 			ss.RowsIn += pipeRows[lk.Reference]
 			ss.BatchesIn += pipeBatches[lk.Reference]
 		}
+		if tally != nil {
+			ss.RowsIn, ss.BatchesIn = 0, 0
+			for _, in := range st.Inputs() {
+				ss.RowsIn += tally.rows[in.Name()]
+				ss.BatchesIn += tally.batches[in.Name()]
+			}
+		}
 		for _, p := range st.Outputs() {
 			_, reject := job.PipeSchema(p.Name())
 			rows := vals[key{st.Name(), "rows_out", p.Name()}]
 			batches := vals[key{st.Name(), "batches_out", p.Name()}]
 			if isCopy {
 				rows, batches = ss.RowsIn, ss.BatchesIn
+			}
+			if tally != nil {
+				rows, batches = tally.rows[p.Name()], tally.batches[p.Name()]
 			}
 			pipeRows[p.Name()], pipeBatches[p.Name()] = rows, batches
 			if reject {
