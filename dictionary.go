@@ -21,10 +21,11 @@ import (
 // An origin does so only for the columns that every stage the column
 // reaches accepts encoded (DictionaryReader): the engine follows each
 // column from the origin through the stages that pass it on unchanged
-// (Filter, for a column it does not test) to the stages that consume it
-// (Aggregator, for a key column), and turns the encoding on only when the
-// whole way accepts it. Every other stage, every destination included,
-// receives plain strings, decoded by the origin as before. The decision is
+// (Filter, Copy) to the stages that consume it (Aggregator, for a column
+// it does not aggregate; ParquetDestination, which decodes the rows it
+// writes), and turns the encoding on only when the whole way accepts it.
+// Every other stage and destination receives plain strings, decoded by the
+// origin as before; so does the caller of Job.RunStage. The decision is
 // a rewrite ("dictionary") shown by openstage validate --explain and
 // withdrawn by --no-optimize.
 //

@@ -22,7 +22,11 @@
 //     (csvio's CSVOrigin.Parts), read in parallel; a ParquetOrigin by row
 //     group, a Generator by ranges of rows, and a database origin with
 //     partition_column by ranges of that column (sqlio.RangeReader,
-//     split_sql.go); other origins are read whole by one worker.
+//     split_sql.go), a GCPBigQueryOrigin by ranges of rows of its query's
+//     result (the launcher runs the query once); other origins are read
+//     whole by one worker.
+//   - RemoveDuplicates: each batch's best row per key goes to its key's
+//     bucket, a lifted CombinePerKey keeps one row per key (dedup.go).
 //   - Filter, DeleteColumns, Transformer (derive), Switcher and any other
 //     Mapper or BatchProcessor: one ParDo, batch by batch; several outputs
 //     leave through one PCollection partitioned by pipe.

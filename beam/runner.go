@@ -53,8 +53,9 @@ const SplitBytesOption = "openstage_split_bytes"
 const defaultSplitBytes = 32 << 20
 
 // ShuffleWaysOption is the --beam-option that sets into how many key
-// ranges (Sort, Aggregator, a sorted RemoveDuplicates) or hash buckets
-// (Joiner) a shuffle cuts its rows (default 8); Open-Stage's, not Beam's.
+// ranges (Sort, Aggregator, RemoveDuplicates' output) or hash buckets
+// (Joiner, RemoveDuplicates' combine) a shuffle cuts its rows (default 8);
+// Open-Stage's, not Beam's.
 const ShuffleWaysOption = "openstage_shuffle_ways"
 
 // Check reports the stages that have no Beam translation and the options
@@ -142,7 +143,7 @@ func (r Runner) Run(ctx context.Context, f *jobfile.File, opts cli.RunnerOptions
 
 	order := topoOrder(job)
 	p, scope := beamsdk.NewPipelineWithRoot()
-	b := &builder{job: job, spec: spec, scope: scope, parts: parts, split: split, splitRows: splitRows, ways: ways, pcols: map[string]beamsdk.PCollection{}}
+	b := &builder{ctx: ctx, job: job, spec: spec, scope: scope, parts: parts, split: split, splitRows: splitRows, ways: ways, pcols: map[string]beamsdk.PCollection{}}
 	for i, s := range order {
 		if err := b.stage(i, s); err != nil {
 			return nil, &openstage.ValidationError{Problems: []openstage.Problem{{Pos: s.Position(), Stage: s, Err: err}}}

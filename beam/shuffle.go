@@ -3,12 +3,11 @@ package beam
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	beamsdk "github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -26,20 +25,10 @@ func init() {
 	register.DoFn3x1[context.Context, Elem, func(int, Elem), error](&bucketFn{})
 	register.DoFn5x1[context.Context, int, func(*Elem) bool, func(*Elem) bool, func(Elem), error](&joinFn{})
 	register.DoFn4x1[context.Context, Elem, func(*Elem) bool, func(Elem), error](&lookupFn{})
-	register.DoFn3x1[context.Context, Elem, func([]byte, []byte), error](&dedupKeysFn{})
-	register.Combiner1[[]byte](&pickFn{})
-	register.DoFn3x1[[]byte, []byte, func([]byte, int), error](&winnerFn{})
-	register.DoFn2x0[Elem, func([]byte, Elem)](&byPosFn{})
-	register.DoFn5x1[context.Context, []byte, func(*Elem) bool, func(*int) bool, func(Elem), error](&keepRowsFn{})
 	register.DoFn4x1[context.Context, int, func(*Elem) bool, func(Elem), error](&sortRangeFn{})
 	register.Emitter2[int, []byte]()
 	register.Emitter2[int, Elem]()
-	register.Emitter2[[]byte, []byte]()
-	register.Emitter2[[]byte, int]()
-	register.Emitter2[[]byte, Elem]()
-	register.Iter1[[]byte]()
 	register.Iter1[Elem]()
-	register.Iter1[int]()
 }
 
 // Keys says how the rows of a pipe are keyed for a shuffle.
@@ -301,133 +290,12 @@ func (f *lookupFn) ProcessElement(ctx context.Context, e Elem, ref func(*Elem) b
 	return f.run(ctx, e.Pos, map[string]openstage.BatchSource{f.Reference: openstage.Batches(f.ref...), f.Stream: openstage.Batches(rec)}, emit)
 }
 
-// RemoveDuplicates: every row's candidate value is its sort_by key, then
-// its position (the batch's and its row's), then the position's length;
-// per dedup key, the smallest (keep: first) or largest (keep: last) wins.
-
-// dedupKeysFn emits each batch's best candidate per key.
-type dedupKeysFn struct {
-	Stage     string
-	Key, Sort Keys
-	Last      bool
-
-	in, bin beamsdk.Counter
-}
-
-func (f *dedupKeysFn) Setup() {
-	f.in = beamsdk.NewCounter(metricNS, metricName(f.Stage, "rows_in", ""))
-	f.bin = beamsdk.NewCounter(metricNS, metricName(f.Stage, "batches_in", ""))
-}
-
-func (f *dedupKeysFn) ProcessElement(ctx context.Context, e Elem, emit func([]byte, []byte)) error {
-	rec, err := decode(e.Data, memory.DefaultAllocator)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	f.in.Inc(ctx, rec.NumRows())
-	f.bin.Inc(ctx, 1)
-	kenc, senc := f.Key.enc(), f.Sort.enc()
-	best := map[string][]byte{}
-	var order []string
-	for i := range int(rec.NumRows()) {
-		k := string(kenc.append(nil, rec, i))
-		v := senc.append(nil, rec, i)
-		rp := pos(e.Pos, uint32(i))
-		v = append(v, rp...)
-		v = binary.BigEndian.AppendUint16(v, uint16(len(rp)))
-		old, seen := best[k]
-		if !seen {
-			order = append(order, k)
-		}
-		if !seen || (bytes.Compare(v, old) < 0) != f.Last {
-			best[k] = v
-		}
-	}
-	for _, k := range order {
-		emit([]byte(k), best[k])
-	}
-	return nil
-}
-
-// pickFn keeps the smallest or largest candidate of a key.
-type pickFn struct{ Last bool }
-
-func (f *pickFn) MergeAccumulators(a, b []byte) []byte {
-	if (bytes.Compare(b, a) < 0) != f.Last {
-		return b
-	}
-	return a
-}
-
-// winnerFn turns a key's winner into (batch position, row).
-type winnerFn struct{}
-
-func (winnerFn) ProcessElement(_ []byte, v []byte, emit func([]byte, int)) error {
-	if len(v) < 2 {
-		return fmt.Errorf("bad dedup candidate")
-	}
-	n := int(binary.BigEndian.Uint16(v[len(v)-2:]))
-	if n < 4 || len(v) < 2+n {
-		return fmt.Errorf("bad dedup candidate")
-	}
-	rp := v[len(v)-2-n : len(v)-2]
-	emit(append([]byte{}, rp[:n-4]...), int(binary.BigEndian.Uint32(rp[n-4:])))
-	return nil
-}
-
-// byPosFn keys batches by their position.
-type byPosFn struct{}
-
-func (byPosFn) ProcessElement(e Elem, emit func([]byte, Elem)) { emit(e.Pos, e) }
-
-// keepRowsFn keeps, of each batch, the rows that won.
-type keepRowsFn struct {
-	stageBase
-	Silent bool // the rows go on to be sorted, which counts them
-}
-
-func (f *keepRowsFn) Setup(ctx context.Context) error { return f.setup(ctx) }
-
-func (f *keepRowsFn) ProcessElement(ctx context.Context, p []byte, elems func(*Elem) bool, rows func(*int) bool, emit func(Elem)) error {
-	var idx []int32
-	var r int
-	for rows(&r) {
-		idx = append(idx, int32(r))
-	}
-	var e Elem
-	found := false
-	for elems(&e) {
-		found = true
-		break
-	}
-	if len(idx) == 0 || !found {
-		return nil
-	}
-	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
-	rec, err := decode(e.Data, memory.DefaultAllocator)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	kept := openstage.Take(memory.DefaultAllocator, rec, idx)
-	defer kept.Release()
-	if f.Silent {
-		data, err := encode(kept)
-		if err != nil {
-			return err
-		}
-		emit(Elem{Pos: p, Data: data})
-		return nil
-	}
-	return f.send(ctx, 0, p, kept, emit)
-}
-
 // sortRangeFn sorts one range of rows by key (stably: the range's batches
 // come in position order), in batches of 65536 rows at (range, n).
 type sortRangeFn struct {
 	stageBase
 	Keys Keys
+	Drop int // trailing columns to drop before sending (a RemoveDuplicates' key and candidate)
 }
 
 func (f *sortRangeFn) Setup(ctx context.Context) error { return f.setup(ctx) }
@@ -456,7 +324,7 @@ func (f *sortRangeFn) ProcessElement(ctx context.Context, r int, elems func(*Ele
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return bytes.Compare(keys[idx[a]], keys[idx[b]]) < 0 })
 	for k, start := uint32(0), 0; start < n; k, start = k+1, start+65536 {
-		part := openstage.Take(memory.DefaultAllocator, all, idx[start:min(n, start+65536)])
+		part := dropLast(openstage.Take(memory.DefaultAllocator, all, idx[start:min(n, start+65536)]), f.Drop)
 		err := f.send(ctx, 0, pos(nil, uint32(r), k), part, emit)
 		part.Release()
 		if err != nil {
@@ -464,4 +332,16 @@ func (f *sortRangeFn) ProcessElement(ctx context.Context, r int, elems func(*Ele
 		}
 	}
 	return nil
+}
+
+// dropLast returns rec without its last n columns.
+func dropLast(rec arrow.RecordBatch, n int) arrow.RecordBatch {
+	if n == 0 {
+		return rec
+	}
+	defer rec.Release()
+	k := int(rec.NumCols()) - n
+	meta := rec.Schema().Metadata()
+	schema := arrow.NewSchema(rec.Schema().Fields()[:k], &meta)
+	return array.NewRecordBatch(schema, rec.Columns()[:k], rec.NumRows())
 }

@@ -9,7 +9,8 @@ import (
 // TestShuffleStages: Sort, Aggregator (keyed, every function, and without
 // keys), Joiner (the four join types, null keys never matching), Lookup
 // (with a reject pipe) and RemoveDuplicates (first and last in input
-// order, and best by sort_by) give on Prism the local engine's output,
+// order, best by sort_by, and few keys with thousands of rows each across
+// the batches, with ties and nulls in sort_by) give on Prism the local engine's output,
 // byte for byte and in order, except the Joiner's, whose order the local
 // engine keeps only within its memory budget (compared as sorted lines).
 func TestShuffleStages(t *testing.T) {
@@ -58,6 +59,10 @@ stages:
     key: user_id
     sort_by: [amount, order_id]
     ascending: [false, true]
+  - {name: status_last, type: RemoveDuplicates, key: status, sort_by: age, keep: last}
+  - {name: cheapest, type: RemoveDuplicates, key: country, sort_by: amount}
+  - {name: w_status, type: CSVDestination, path: "${out_dir}/status.csv"}
+  - {name: w_cheapest, type: CSVDestination, path: "${out_dir}/cheapest.csv"}
   - {name: w_sorted, type: CSVDestination, path: "${out_dir}/sorted.csv"}
   - {name: w_agg, type: CSVDestination, path: "${out_dir}/agg.csv"}
   - {name: w_total, type: CSVDestination, path: "${out_dir}/total.csv"}
@@ -84,6 +89,10 @@ pipes:
   - {name: d1, from: fork, to: first}
   - {name: d2, from: fork, to: last}
   - {name: d3, from: fork, to: best}
+  - {name: d4, from: fork, to: status_last}
+  - {name: d5, from: fork, to: cheapest}
+  - {name: st2, from: status_last, to: w_status}
+  - {name: ch2, from: cheapest, to: w_cheapest}
   - {name: u1, from: ufork, to: inner}
   - {name: u2, from: ufork, to: left}
   - {name: u3, from: ufork, to: right}

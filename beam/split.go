@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/open-stage/openstage"
+	"github.com/open-stage/openstage/bigqueryio"
 	"github.com/open-stage/openstage/parquetio"
 	"github.com/open-stage/openstage/sqlio"
 	"github.com/open-stage/openstage/stages"
@@ -30,15 +31,17 @@ const SplitRowsOption = "openstage_split_rows"
 const defaultSplitRows = 1 << 20
 
 // splitTask is one part of an origin other than CSV, as JSON: a Parquet
-// row group (From), or a Generator's rows From to To-1.
+// row group (From), a Generator's rows From to To-1, or rows From to To-1
+// of the result of a BigQuery query job (Result).
 type splitTask struct {
 	N        uint32 // the part's place among the origin's parts
 	From, To int64
+	Result   *bigqueryio.Result `json:",omitempty"`
 }
 
 // splitTasks cuts an origin into parts read independently; nil when it
 // is read whole.
-func splitTasks(c any, splitRows int64) ([][]byte, error) {
+func splitTasks(ctx context.Context, c any, splitRows int64) ([][]byte, error) {
 	var tasks []splitTask
 	switch c := c.(type) {
 	case *parquetio.ParquetOrigin:
@@ -52,6 +55,19 @@ func splitTasks(c any, splitRows int64) ([][]byte, error) {
 	case *stages.Generator:
 		for i, r := range c.Ranges(splitRows) {
 			tasks = append(tasks, splitTask{N: uint32(i), From: r[0], To: r[1]})
+		}
+	case *bigqueryio.GCPBigQueryOrigin:
+		// The launcher runs the query once; the workers read its result
+		// (kept by BigQuery) in ranges of splitRows rows.
+		res, err := c.RunQuery(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i, from := 0, int64(0); from < res.Rows; i, from = i+1, from+splitRows {
+			tasks = append(tasks, splitTask{N: uint32(i), From: from, To: min(res.Rows, from+splitRows), Result: &res})
+		}
+		if len(tasks) == 0 { // an empty result: one part, for the schema's sake
+			tasks = append(tasks, splitTask{Result: &res})
 		}
 	default:
 		return sqlTasks(c)
@@ -67,8 +83,9 @@ func splitTasks(c any, splitRows int64) ([][]byte, error) {
 	return out, nil
 }
 
-// splitOriginFn reads one part of a ParquetOrigin (a row group) or of a
-// Generator (a range of rows).
+// splitOriginFn reads one part of a ParquetOrigin (a row group), of a
+// Generator (a range of rows) or of a GCPBigQueryOrigin (a range of its
+// query's result).
 type splitOriginFn struct{ stageBase }
 
 func (f *splitOriginFn) Setup(ctx context.Context) error { return f.setup(ctx) }
@@ -97,6 +114,12 @@ func (f *splitOriginFn) ProcessElement(ctx context.Context, task []byte, emit fu
 		}
 	case *stages.Generator:
 		err = c.PumpRange(ctx, memory.DefaultAllocator, t.From, t.To, send)
+	case *bigqueryio.GCPBigQueryOrigin:
+		if t.Result == nil {
+			err = fmt.Errorf("part %d of BigQuery origin '%s' names no query job", t.N, f.Stage)
+			break
+		}
+		err = c.ReadRange(ctx, memory.DefaultAllocator, *t.Result, t.From, t.To, send)
 	case sqlio.RangeReader:
 		err = readSQLRange(ctx, c, task, send)
 	default:

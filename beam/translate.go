@@ -1,6 +1,7 @@
 package beam
 
 import (
+	"context"
 	"fmt"
 
 	beamsdk "github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -34,6 +35,7 @@ func translatable(s *openstage.Stage) error {
 
 // builder adds the job's stages to a pipeline.
 type builder struct {
+	ctx       context.Context
 	job       *openstage.Job
 	spec      JobSpec
 	scope     beamsdk.Scope
@@ -81,7 +83,7 @@ func (b *builder) stage(i int, st *openstage.Stage) error {
 		col := beamsdk.Reshuffle(s, beamsdk.CreateList(s, tasks))
 		b.outputs(s, st, beamsdk.ParDo(s, &csvPartFn{stageBase: base, Reject: c.Reject}, col))
 	case openstage.Origin:
-		tasks, err := splitTasks(c, b.splitRows)
+		tasks, err := splitTasks(b.ctx, c, b.splitRows)
 		if err != nil {
 			return err
 		}
@@ -169,15 +171,11 @@ func (b *builder) stage(i int, st *openstage.Stage) error {
 			return err
 		}
 		last := c.Keep == "last"
-		cands := beamsdk.ParDo(s, &dedupKeysFn{Stage: st.Name(), Key: key, Sort: order, Last: last}, b.pcols[in])
-		winners := beamsdk.ParDo(s, winnerFn{}, beamsdk.CombinePerKey(s, &pickFn{Last: last}, cands))
-		byPos := beamsdk.ParDo(s, byPosFn{}, b.pcols[in])
-		sorted := len(c.SortBy) > 0
-		kept := beamsdk.ParDo(s, &keepRowsFn{stageBase: base, Silent: sorted}, beamsdk.CoGroupByKey(s, byPos, winners))
-		if sorted {
-			kept = beamsdk.ParDo(s, &sortRangeFn{stageBase: base, Keys: order}, b.byRange(s, kept, order))
-		}
-		b.outputs(s, st, kept)
+		schema, _ := b.job.PipeSchema(in)
+		cands := beamsdk.ParDo(s, &dedupBatchFn{Stage: st.Name(), Key: key, Sort: order, Last: last, Buckets: b.ways}, b.pcols[in])
+		winners := beamsdk.ParDo(s, dropKey, beamsdk.CombinePerKey(s, &dedupCombineFn{Last: last}, cands))
+		byCand := Keys{Cols: []keyCol{{Col: schema.NumFields() + dedupExtra - 1}}}
+		b.outputs(s, st, beamsdk.ParDo(s, &sortRangeFn{stageBase: base, Keys: byCand, Drop: dedupExtra}, b.byRange(s, winners, byCand)))
 	case openstage.Mapper, openstage.BatchProcessor:
 		b.outputs(s, st, beamsdk.ParDo(s, &stageFn{stageBase: base, Input: st.Inputs()[0].Name()}, b.input(st, 0)))
 	default:

@@ -189,13 +189,86 @@ func (o *GCPBigQueryOrigin) pump(ctx context.Context, mem memory.Allocator, send
 		}
 		return o.queryError(err)
 	}
+	return o.readRows(ctx, it, 0, -1, mem, send)
+}
+
+// Result names the finished query job of RunQuery and how many rows its
+// result has.
+type Result struct {
+	Project, Job, Location string
+	Rows                   int64
+}
+
+// RunQuery runs the query once, waits for it, and returns its job, whose
+// result ReadRange then reads in row ranges, on several workers (a Beam
+// runner): BigQuery keeps a query job's result (for about 24 hours), so
+// every range reads the same result of one run.
+func (o *GCPBigQueryOrigin) RunQuery(ctx context.Context) (Result, error) {
+	if o.client == nil { // a closed origin (validation closes the stages)
+		c, err := o.connect(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		o.client = c
+		defer o.Close()
+	}
+	job, err := o.query().Run(ctx)
+	if err != nil {
+		return Result{}, o.queryError(err)
+	}
+	st, err := job.Wait(ctx)
+	if err == nil {
+		err = st.Err()
+	}
+	if err != nil {
+		return Result{}, o.queryError(err)
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		return Result{}, o.queryError(err)
+	}
+	it.PageInfo().MaxSize = 1
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil && err != iterator.Done {
+		return Result{}, fmt.Errorf("reading the query's result: %w", o.apiError(err))
+	}
+	return Result{Project: job.ProjectID(), Job: job.ID(), Location: job.Location(), Rows: int64(it.TotalRows)}, nil
+}
+
+// ReadRange sends rows from to to-1 (counting from 0) of the result of
+// res, a job of RunQuery, in batches of at most batch_rows rows.
+func (o *GCPBigQueryOrigin) ReadRange(ctx context.Context, mem memory.Allocator, res Result, from, to int64, send func(arrow.RecordBatch) error) error {
+	if o.client == nil { // a closed origin (validation closes the stages)
+		c, err := o.connect(ctx)
+		if err != nil {
+			return err
+		}
+		o.client = c
+		defer o.Close()
+	}
+	job, err := o.client.JobFromProject(ctx, res.Project, res.Job, res.Location)
+	if err != nil {
+		return fmt.Errorf("finding the query's job %s: %w", res.Job, o.apiError(err))
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		return o.queryError(err)
+	}
+	it.StartIndex = uint64(from)
+	return o.readRows(ctx, it, from, to, mem, send)
+}
+
+// readRows sends the rows of it, which starts at row from of the result,
+// up to row to-1 (all of them if to is negative), in batches; messages
+// count rows from the start of the result.
+func (o *GCPBigQueryOrigin) readRows(ctx context.Context, it *bigquery.RowIterator, from, to int64, mem memory.Allocator, send func(arrow.RecordBatch) error) error {
 	batch := o.BatchRows
 	if batch == 0 {
 		batch = 10000
 	}
 	b := array.NewRecordBuilder(mem, o.out)
 	defer b.Release()
-	ld := &rowLoader{o: o, b: b}
+	ld := &rowLoader{o: o, b: b, seen: from}
 	flush := func() error {
 		if ld.rows == 0 {
 			return nil
@@ -207,7 +280,7 @@ func (o *GCPBigQueryOrigin) pump(ctx context.Context, mem memory.Allocator, send
 		return err
 	}
 	checked := false
-	for {
+	for to < 0 || ld.seen < to {
 		err := it.Next(ld)
 		if err == iterator.Done {
 			break

@@ -166,7 +166,9 @@ func (d *ParquetDestination) Sink(ctx context.Context, in *openstage.Inputs) err
 		return fmt.Errorf("writing '%s': %w", d.Path, err)
 	}
 	err = in.ForEach(ctx, func(dp openstage.DataPackage) error {
-		if err := d.write(w, dp.Batch); err != nil {
+		rec := openstage.DecodeDictionaries(d.alloc, dp.Batch) // the file gets plain strings, as planned
+		defer rec.Release()
+		if err := d.write(w, rec); err != nil {
 			return fmt.Errorf("writing '%s': %w", d.Path, err)
 		}
 		return nil
@@ -183,6 +185,11 @@ func (d *ParquetDestination) Sink(ctx context.Context, in *openstage.Inputs) err
 	}
 	return nil
 }
+
+// AcceptsDictionary implements openstage.DictionaryReader: any column may
+// arrive dictionary-encoded; only the rows that reach the destination are
+// decoded (after a Filter, say), as they are written.
+func (d *ParquetDestination) AcceptsDictionary(_, _ string) (accept, passes bool) { return true, false }
 
 // write adds rec to the current row group, starting new ones every
 // row_group_rows rows. The writer insists on its own schema object, field

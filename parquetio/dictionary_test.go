@@ -268,3 +268,83 @@ func TestDictionaryRunStage(t *testing.T) {
 		t.Fatalf("%d rows, %v", rows, err)
 	}
 }
+
+// TestDictionaryThroughCopy: a Copy passes a dictionary-encoded column to
+// each output when every branch takes it (two Aggregators), and keeps it
+// plain when one branch does not (a sink): either way the outputs are those
+// of the job run as written.
+func TestDictionaryThroughCopy(t *testing.T) {
+	path := tempPath(t, "orders.parquet")
+	mustWrite(t, path, dictSchema, dictRows(rand.New(rand.NewPCG(13, 14)), 3000), 512)
+	for _, third := range []bool{false, true} {
+		var results [2][3][][]any
+		var rewrites string
+		for k, noOpt := range []bool{true, false} {
+			org := openstage.New("reader", func(o *ParquetOrigin) { o.Path = path; o.BatchRows = 400 })
+			cp := stages.NewCopy("copy")
+			org.AddOutputPipe(openstage.NewPipe("orders")).SetDestination(cp)
+			sinks := [3]*openstagetest.Sink{{}, {}, {}}
+			for i, key := range []string{"country", "status"} {
+				agg := openstage.New("by_"+key, func(a *stages.Aggregator) {
+					a.Keys, a.Aggregations = []string{key}, []stages.Aggregation{{Field: "amount", Type: "sum"}, {Type: "count"}}
+				})
+				cp.AddOutputPipe(openstage.NewPipe("to_" + key)).SetDestination(agg)
+				agg.AddOutputPipe(openstage.NewPipe(key + "_totals")).SetDestination(openstage.NewStage("sink_"+key, sinks[i]))
+			}
+			if third {
+				cp.AddOutputPipe(openstage.NewPipe("all")).SetDestination(openstage.NewStage("sink_all", sinks[2]))
+			}
+			rw := runOptimized(t, org, noOpt)
+			for i := range sinks {
+				results[k][i] = sinks[i].Rows
+			}
+			if !noOpt {
+				rewrites = rw
+			}
+		}
+		if len(results[0][0]) == 0 || fmt.Sprint(results[0]) != fmt.Sprint(results[1]) {
+			t.Fatalf("third branch %v: with dictionaries:\n%v\nas written:\n%v", third, results[1], results[0])
+		}
+		if strings.Contains(rewrites, "dictionary") == third {
+			t.Errorf("third branch %v: rewrites: %s", third, rewrites)
+		}
+	}
+}
+
+// TestDictionaryToParquet: Parquet -> Filter -> ParquetDestination keeps the
+// dictionary up to the writer, which decodes the rows kept; the file
+// written is the one the job as written makes.
+func TestDictionaryToParquet(t *testing.T) {
+	path := tempPath(t, "orders.parquet")
+	mustWrite(t, path, dictSchema, dictRows(rand.New(rand.NewPCG(15, 16)), 3000), 512)
+	var got [2][][]any
+	for k, noOpt := range []bool{true, false} {
+		out := tempPath(t, fmt.Sprintf("out%d.parquet", k))
+		org := openstage.New("reader", func(o *ParquetOrigin) { o.Path = path; o.BatchRows = 500 })
+		filter := openstage.New("filter", func(f *stages.Filter) { f.Field, f.Condition, f.Value = "age", ">=", 18 })
+		dst := openstage.New("writer", func(d *ParquetDestination) { d.Path = out })
+		org.AddOutputPipe(openstage.NewPipe("orders")).SetDestination(filter)
+		filter.AddOutputPipe(openstage.NewPipe("kept")).SetDestination(dst)
+		if rw := runOptimized(t, org, noOpt); strings.Contains(rw, "dictionary") == noOpt {
+			t.Errorf("NoOptimize %v: rewrites %s", noOpt, rw)
+		}
+		got[k] = mustRead(t, out).Rows
+	}
+	if len(got[0]) == 0 || fmt.Sprint(got[0]) != fmt.Sprint(got[1]) {
+		t.Fatalf("files differ (%d and %d rows)", len(got[0]), len(got[1]))
+	}
+}
+
+// runOptimized runs the job of origin org under a checked allocator, with
+// the optimizer or (noOpt) without, and returns its rewrites.
+func runOptimized(t *testing.T, org *openstage.Stage, noOpt bool) string {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	job := openstage.NewJob("test", org)
+	job.Allocator, job.NoOptimize = mem, noOpt
+	if err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mem.AssertSize(t, 0)
+	return fmt.Sprint(job.Rewrites())
+}

@@ -46,8 +46,9 @@
 // encoding: DuckDB, pyarrow and Spark write low-cardinality text so) is
 // sent as an Arrow dictionary array when every stage it reaches accepts
 // one: the plan optimizer's "dictionary" rewrite (openstage validate
-// --explain; see docs/architecture.md), for instance a Filter that does not
-// test it, then an Aggregator grouping by it. Otherwise, and by
+// --explain; see docs/architecture.md), for instance a Filter or a Copy,
+// then an Aggregator grouping by it or a ParquetDestination (which decodes
+// only the rows it writes). Otherwise, and by
 // ReadRowGroup, it is decoded to plain strings while reading.
 //
 // # Writing

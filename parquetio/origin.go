@@ -115,8 +115,8 @@ lists, maps, structs) is a validation error naming the column: leave it out
 with columns. Nulls stay nulls.
 
 A string column the file stores dictionary-encoded in every row group is
-sent dictionary-encoded to stages that take it so (a Filter not testing it,
-then an Aggregator grouping by it): openstage validate --explain shows this
+sent dictionary-encoded to stages that take it so (a Filter, a Copy, then
+an Aggregator grouping by it): openstage validate --explain shows this
 as the rewrite "dictionary". Every other stage receives plain strings.
 
 A Filter (field, condition, value) reading this origin, directly or through

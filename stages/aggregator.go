@@ -331,21 +331,19 @@ func (a *Aggregator) Process(ctx context.Context, in *openstage.Inputs, out *ope
 	return ag.Run(ctx, next, out)
 }
 
-// AcceptsDictionary implements openstage.DictionaryReader: a key column
-// that no aggregate reads may arrive dictionary-encoded (the grouping looks
-// up each distinct value of a batch once); the output holds plain strings.
+// AcceptsDictionary implements openstage.DictionaryReader: a column that
+// no aggregate reads may arrive dictionary-encoded: a key column is grouped
+// by index (each distinct value of a batch looked up once), another is not
+// read at all (and decoded with the rest of the batch should it spill); the
+// output holds plain strings.
 func (a *Aggregator) AcceptsDictionary(_, col string) (accept, passes bool) {
 	if a.schema == nil {
 		return false, false
-	}
-	isKey := false
-	for i := range a.keyCols { // the output starts with the key columns
-		isKey = isKey || a.schema.Field(i).Name == col
 	}
 	for _, s := range a.specs {
 		if s.field == col {
 			return false, false
 		}
 	}
-	return isKey, false
+	return true, false
 }

@@ -44,3 +44,8 @@ func (c *Copy) Process(ctx context.Context, in *openstage.Inputs, out *openstage
 		return out.Send(ctx, dp.Batch)
 	})
 }
+
+// AcceptsDictionary implements openstage.DictionaryReader: Copy sends every
+// batch on as it is, so a dictionary-encoded column goes through to each
+// output, whose readers must take it too.
+func (c *Copy) AcceptsDictionary(_, _ string) (accept, passes bool) { return true, true }
