@@ -241,13 +241,19 @@ func (r *Runner) execute(lr *liveRun, start time.Time) {
 		end = time.Now()
 	}
 	svg := lr.draw(rep)
+	// The store first, then the live record: whoever sees the run ended
+	// (the API reads the live record) finds it ended in the store too (the
+	// jobs page reads the store), never "running" there.
 	lr.mu.Lock()
-	lr.rec.Status, lr.rec.End, lr.rec.Error, lr.rec.Report, lr.rec.Graph = status, &end, rep.Error, rep, svg
 	final := lr.rec
 	lr.mu.Unlock()
+	final.Status, final.End, final.Error, final.Report, final.Graph = status, &end, rep.Error, rep, svg
 	if err := r.store.Finish(context.Background(), &final, lr.logs.Lines()); err != nil {
 		slog.Error("cannot record the end of a run", "run", final.ID, "error", err)
 	}
+	lr.mu.Lock()
+	lr.rec.Status, lr.rec.End, lr.rec.Error, lr.rec.Report, lr.rec.Graph = status, &end, rep.Error, rep, svg
+	lr.mu.Unlock()
 	r.finished(lr)
 }
 
