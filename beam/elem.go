@@ -25,8 +25,8 @@ type Elem struct {
 	Pos []byte
 	// Data is the batch as an Arrow IPC stream.
 	Data []byte
-	// Rows is the batch's number of rows, where the stage that made it
-	// set it (stageBase.send does), for the run summary's tally.
+	// Rows is the batch's number of rows (set by stageBase.send, which
+	// makes every element of a pipe), for the run summary's tally.
 	Rows int64
 }
 

@@ -142,11 +142,9 @@ func sortedElems(it func(*Elem) bool) []Elem {
 }
 
 // source gives elements, decoded one at a time, as a stage's input; done,
-// called once the stage has returned, adds the input's rows and batches to
-// the stage's counters: all of them, read or not (the stage may stop
-// reading early, and how far its feeder got is a matter of timing), so
-// that rows_in is the whole input, as the local engine reports it. The
-// counters are not touched by src itself: RunStage calls it on a feeder
+// called once the stage has returned, adds the rows and batches read to
+// the stage's counters (the run summary counts pipes itself: tally.go).
+// src does not touch the counters: RunStage calls it on a feeder
 // goroutine, one per input, and the Go SDK's per-bundle counter set is a
 // plain map that two goroutines creating a counter at once corrupt (the
 // Joiner's two inputs lost one batch's count that way).
@@ -165,14 +163,6 @@ func source(ctx context.Context, elems []Elem, in beamsdk.Counter, bin beamsdk.C
 		return rec, err
 	}
 	done = func() {
-		for _, e := range elems {
-			if rec, err := decode(e.Data, memory.DefaultAllocator); err == nil {
-				rows += rec.NumRows()
-				batches++
-				rec.Release()
-			}
-		}
-		elems = nil
 		in.Inc(ctx, rows)
 		bin.Inc(ctx, batches)
 	}

@@ -70,7 +70,7 @@ func splitTasks(ctx context.Context, c any, splitRows int64) ([][]byte, error) {
 			tasks = append(tasks, splitTask{Result: &res})
 		}
 	default:
-		return sqlTasks(c)
+		return sqlTasks(ctx, c)
 	}
 	out := make([][]byte, len(tasks))
 	for i, t := range tasks {

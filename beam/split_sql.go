@@ -25,12 +25,12 @@ type sqlTask struct {
 
 // sqlTasks returns the ranges of a partitioned database origin; nil for
 // any other origin, which is read whole.
-func sqlTasks(c any) ([][]byte, error) {
+func sqlTasks(ctx context.Context, c any) ([][]byte, error) {
 	rr, ok := c.(sqlio.RangeReader)
 	if !ok {
 		return nil, nil
 	}
-	ranges, err := rr.Ranges(context.Background())
+	ranges, err := rr.Ranges(ctx)
 	if err != nil || ranges == nil {
 		return nil, err
 	}
