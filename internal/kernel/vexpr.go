@@ -248,6 +248,12 @@ type vnode interface {
 // env's ExprEnv. It cannot fail: what has no kernel runs on expr's VM.
 func CompileVector(p *ExprProgram, env *VEnv) *VProgram {
 	c := &vcompiler{env: env, vp: &VProgram{Prog: p}}
+	for _, k := range p.Program.Constants {
+		if f, ok := k.(float64); ok && f == 0 {
+			c.zero = f
+			break
+		}
+	}
 	root := p.Program.Node()
 	vp := c.vp
 	for _, name := range ExprIdents(root) {
@@ -283,6 +289,11 @@ func CompileVector(p *ExprProgram, env *VEnv) *VProgram {
 type vcompiler struct {
 	env *VEnv
 	vp  *VProgram
+	// zero is the float zero every float constant 0 of the program has on
+	// expr's VM: its compiler keeps one constant per value, and +0 and -0
+	// are one map key there, so the first zero it meets (-0.0 or 0.0)
+	// stands for all of them (string(-0.0) gives "0" after a 0.0).
+	zero float64
 }
 
 // compile returns the kernel of n, or a VM node.
@@ -330,12 +341,12 @@ func (c *vcompiler) constant(n ast.Node) vnode {
 			k.iv = int64(x.Value)
 			return k
 		case vFloat:
-			k.fv = float64(x.Value)
+			k.fv = c.float(float64(x.Value))
 			return k
 		}
 	case *ast.FloatNode:
 		if k.kind == vFloat {
-			k.fv = x.Value
+			k.fv = c.float(x.Value)
 			return k
 		}
 	case *ast.StringNode:
@@ -372,7 +383,23 @@ func (c *vcompiler) compileTree(n ast.Node, extra map[string]any) (*vm.Program, 
 	}
 	cfg := conf.CreateNew()
 	cfg.WithEnv(env)
-	return exprcompiler.Compile(&parser.Tree{Node: n, Source: file.NewSource(n.String())}, cfg)
+	prog, err := exprcompiler.Compile(&parser.Tree{Node: n, Source: file.NewSource(n.String())}, cfg)
+	if err == nil { // the subtree's zeros are the whole program's (vcompiler.zero)
+		for i, k := range prog.Constants {
+			if f, ok := k.(float64); ok && f == 0 {
+				prog.Constants[i] = c.zero
+			}
+		}
+	}
+	return prog, err
+}
+
+// float returns a float constant as expr's VM has it in the program.
+func (c *vcompiler) float(v float64) float64 {
+	if v == 0 {
+		return c.zero
+	}
+	return v
 }
 
 // kernel returns the kernel of n, or nil when there is none.
